@@ -1,0 +1,25 @@
+# The two commands: `make run` (local stack) and `make test` (lint + suite).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+run: $(STAMP)  ## serve the API on http://127.0.0.1:8000 with local backends
+	$(BIN)/python -m tools.local_stack
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+test: lint  ## lint, then the whole suite against real local servers
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) .local build .pytest_cache .ruff_cache

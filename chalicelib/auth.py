@@ -1,0 +1,188 @@
+"""HTTP Basic credentials, scrypt password hashes, and grants.
+
+API users live in a Secrets Manager secret::
+
+    {"users": {"apiuser": {"password": "scrypt$16384$8$1$<salt b64>$<hash b64>",
+                           "grants": ["*/*:rw"]}}}
+
+Comparison is constant-time, an unknown user is checked against a dummy hash
+so it costs what a wrong password costs, and a successful check is cached
+in-process for the authorizer TTL so warm requests skip scrypt.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 16384, 8, 1
+SALT_BYTES, HASH_BYTES = 16, 32
+MAX_HEADER_CHARS = 1024
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class InvalidHashError(ValueError):
+    pass
+
+
+def hash_password(password: str, *, n: int = SCRYPT_N, r: int = SCRYPT_R, p: int = SCRYPT_P) -> str:
+    """A salted scrypt hash in the ``scrypt$N$r$p$salt$hash`` form API.md gives."""
+    salt = os.urandom(SALT_BYTES)
+    digest = _scrypt(password.encode(), salt, n, r, p, HASH_BYTES)
+    return "$".join(
+        ["scrypt", str(n), str(r), str(p), base64.b64encode(salt).decode(), base64.b64encode(digest).decode()]
+    )
+
+
+def _scrypt(password: bytes, salt: bytes, n: int, r: int, p: int, dklen: int) -> bytes:
+    return hashlib.scrypt(password, salt=salt, n=n, r=r, p=p, dklen=dklen, maxmem=256 * n * r * p)
+
+
+def _parse_hash(encoded: str) -> tuple[int, int, int, bytes, bytes]:
+    try:
+        scheme, n, r, p, salt, digest = encoded.split("$")
+        params = int(n), int(r), int(p)
+        salt_bytes = base64.b64decode(salt, validate=True)
+        digest_bytes = base64.b64decode(digest, validate=True)
+    except (ValueError, binascii.Error):
+        raise InvalidHashError("not a scrypt$N$r$p$salt$hash string") from None
+    # Bounds keep a hand-edited secret from turning one login into a DoS.
+    if (
+        scheme != "scrypt"
+        or not (2 <= params[0] <= 2**20 and params[0] & (params[0] - 1) == 0)
+        or not 1 <= params[1] <= 32
+        or not 1 <= params[2] <= 16
+        or not 16 <= len(digest_bytes) <= 64
+        or not salt_bytes
+    ):
+        raise InvalidHashError("scrypt parameters out of range")
+    return (*params, salt_bytes, digest_bytes)
+
+
+def verify_password(password: str, encoded: str) -> bool:
+    n, r, p, salt, digest = _parse_hash(encoded)
+    candidate = _scrypt(password.encode(), salt, n, r, p, len(digest))
+    return hmac.compare_digest(candidate, digest)
+
+
+def parse_basic(header: str | None) -> tuple[str, str] | None:
+    """``(user, password)`` from an ``Authorization: Basic …`` value, else None."""
+    if not header or len(header) > MAX_HEADER_CHARS:
+        return None
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "basic" or not token:
+        return None
+    try:
+        decoded = base64.b64decode(token.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    user, sep, password = decoded.partition(":")
+    if not sep or not user or not password:
+        return None
+    return user, password
+
+
+@dataclass(frozen=True)
+class Grant:
+    database: str
+    collection: str
+    write: bool
+
+    @classmethod
+    def parse(cls, text: str) -> Grant:
+        """``database/collection:r`` or ``…:rw``; ``*`` matches any name."""
+        names, sep, access = text.partition(":")
+        database, slash, collection = names.partition("/")
+        if not sep or not slash or access not in ("r", "rw") or not database or not collection:
+            raise ValueError(f"grant {text!r} is not database/collection:r or :rw")
+        return cls(database, collection, access == "rw")
+
+    def covers(self, database: str, collection: str, method: str) -> bool:
+        return (
+            self.database in ("*", database)
+            and self.collection in ("*", collection)
+            and (self.write or method in READ_METHODS)
+        )
+
+    def __str__(self) -> str:
+        return f"{self.database}/{self.collection}:{'rw' if self.write else 'r'}"
+
+
+def parse_grants(text: str) -> list[Grant]:
+    """Grants from the comma-joined form the authorizer passes to the views."""
+    return [Grant.parse(part) for part in text.split(",") if part]
+
+
+def allowed(grants: list[Grant], database: str, collection: str, method: str) -> bool:
+    return any(g.covers(database, collection, method) for g in grants)
+
+
+class UserDirectory:
+    """Checks Basic credentials against the users secret.
+
+    ``load_users`` returns the secret's JSON (``{"users": {...}}``); it is
+    called on every check that misses the cache, so pass a TTL-cached loader.
+    """
+
+    def __init__(
+        self,
+        load_users: Callable[[], dict[str, Any]],
+        cache_seconds: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._load_users = load_users
+        self._cache_seconds = cache_seconds
+        self._clock = clock
+        # Keyed by an HMAC of the header under a per-process key, so the cache
+        # never holds a password in a form that could be read back.
+        self._cache_key = os.urandom(32)
+        self._verified: dict[bytes, tuple[float, str, str]] = {}
+        self._lock = threading.Lock()
+        self._dummy_hash: str | None = None
+
+    def authenticate(self, header: str | None) -> tuple[str, str] | None:
+        """``(user, grants)`` for valid credentials, else None; grants comma-joined."""
+        credentials = parse_basic(header)
+        if credentials is None:
+            return None
+        assert header is not None
+        key = hmac.new(self._cache_key, header.encode(), hashlib.sha256).digest()
+        now = self._clock()
+        hit = self._verified.get(key)
+        if hit is not None and hit[0] > now:
+            return hit[1], hit[2]
+        result = self._check(*credentials)
+        if result is not None:
+            with self._lock:
+                if len(self._verified) > 10_000:
+                    self._verified.clear()
+                self._verified[key] = (now + self._cache_seconds, *result)
+        return result
+
+    def _check(self, user: str, password: str) -> tuple[str, str] | None:
+        users = self._load_users().get("users")
+        entry = users.get(user) if isinstance(users, dict) else None
+        stored = entry.get("password") if isinstance(entry, dict) else None
+        if not isinstance(stored, str):
+            verify_password(password, self._dummy())  # same cost as a wrong password
+            return None
+        try:
+            if not verify_password(password, stored):
+                return None
+            grants = [str(Grant.parse(g)) for g in entry.get("grants", [])]
+        except (InvalidHashError, ValueError, TypeError, AttributeError):
+            return None
+        return user, ",".join(grants)
+
+    def _dummy(self) -> str:
+        if self._dummy_hash is None:
+            self._dummy_hash = hash_password(os.urandom(16).hex())
+        return self._dummy_hash

@@ -1,0 +1,94 @@
+"""What the links and movies stores share: a DynamoDB table of string items.
+
+Items here hold only string attributes, so they are written as ``{"S": …}``
+directly; boto3's TypeSerializer would cost its ~100 ms import on every cold
+start for nothing it adds to strings.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.aws import aws_errors
+from chalicelib.errors import BadRequestError, NotFoundError
+from chalicelib.paging import decode_cursor, encode_cursor
+
+MAX_KEY_CHARS = 1024  # DynamoDB allows 2048 bytes of partition key; UTF-8 can take 2 a char
+
+
+def to_item(fields: dict[str, str]) -> dict[str, dict[str, str]]:
+    return {name: {"S": value} for name, value in fields.items()}
+
+
+def from_item(item: dict[str, dict[str, Any]]) -> dict[str, str]:
+    return {name: value["S"] for name, value in item.items() if "S" in value}
+
+
+class StringItemTable:
+    """One DynamoDB table whose partition key ``key`` and attributes are strings."""
+
+    key: str
+    kind: str  # names the table in cursors and messages
+
+    def __init__(self, client: Any, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    def valid_key(self, key_value: str) -> bool:
+        """Whether ``key_value`` could be a key here; others are 404 without a call."""
+        return 0 < len(key_value) <= MAX_KEY_CHARS
+
+    def get(self, key_value: str) -> dict[str, str]:
+        if not self.valid_key(key_value):
+            raise NotFoundError(f"no {self.kind} {key_value!r}")
+        with aws_errors("DynamoDB"):
+            response = self._client.get_item(
+                TableName=self._table, Key=to_item({self.key: key_value}), ConsistentRead=True
+            )
+        if "Item" not in response:
+            raise NotFoundError(f"no {self.kind} {key_value!r}")
+        return from_item(response["Item"])
+
+    def delete(self, key_value: str) -> None:
+        if not self.valid_key(key_value):
+            raise NotFoundError(f"no {self.kind} {key_value!r}")
+        with aws_errors("DynamoDB"):
+            try:
+                self._client.delete_item(
+                    TableName=self._table,
+                    Key=to_item({self.key: key_value}),
+                    ConditionExpression="attribute_exists(#k)",
+                    ExpressionAttributeNames={"#k": self.key},
+                )
+            except self._client.exceptions.ConditionalCheckFailedException:
+                raise NotFoundError(f"no {self.kind} {key_value!r}") from None
+
+    def list(self, limit: int, cursor: str | None) -> tuple[list[dict[str, str]], str | None]:
+        """Up to ``limit`` items and the cursor of the next page, if any.
+
+        A scan page stops at 1 MB whatever ``Limit`` says, so this keeps
+        scanning until the page is full or the table ends; the cursor is
+        DynamoDB's own LastEvaluatedKey, so walking the cursors yields every
+        item exactly once.
+        """
+        start = self._start_key(cursor) if cursor is not None else None
+        items: list[dict[str, str]] = []
+        while len(items) < limit:
+            kwargs: dict[str, Any] = {"TableName": self._table, "Limit": limit - len(items)}
+            if start is not None:
+                kwargs["ExclusiveStartKey"] = start
+            with aws_errors("DynamoDB"):
+                response = self._client.scan(**kwargs)
+            items.extend(from_item(item) for item in response.get("Items", ()))
+            start = response.get("LastEvaluatedKey")
+            if start is None:
+                break
+        if start is None:
+            return items, None
+        return items, encode_cursor(self.kind, v=from_item(start)[self.key])
+
+    def _start_key(self, cursor: str) -> dict[str, dict[str, str]]:
+        value = decode_cursor(cursor, self.kind).get("v")
+        if not isinstance(value, str) or not self.valid_key(value):
+            raise BadRequestError("next is not a cursor this list issued; start again without it")
+        return to_item({self.key: value})

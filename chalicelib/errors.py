@@ -1,0 +1,35 @@
+"""Domain failures as the HTTP errors a caller sees.
+
+Every error is one of Chalice's view errors, so Chalice renders it as
+``{"Code": ..., "Message": ...}`` with the route's CORS headers.  The few
+statuses Chalice has no class for are added here; app.py's middleware adds
+``Retry-After`` to every 503.
+"""
+
+from chalice import (  # noqa: F401  (re-exported: the one place views import errors from)
+    BadRequestError,
+    ChaliceViewError,
+    ConflictError,
+    ForbiddenError,
+    NotFoundError,
+)
+
+RETRY_AFTER_SECONDS = 5
+
+
+class PayloadTooLargeError(ChaliceViewError):
+    STATUS_CODE = 413
+
+
+class UnsupportedMediaTypeError(ChaliceViewError):
+    STATUS_CODE = 415
+
+
+class ServiceUnavailableError(ChaliceViewError):
+    """A backend is unreachable, throttling, or misconfigured: try again later."""
+
+    STATUS_CODE = 503
+
+
+class ConfigurationError(ServiceUnavailableError):
+    """The stage's configuration or a secret is unusable; an operator must act."""

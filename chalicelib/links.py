@@ -1,0 +1,71 @@
+"""Links: URLs stored under a random id in a DynamoDB table.
+
+The table has only a partition key (``link_id``, a uuid4): every access is by
+id or a full scan, so a sort key would add nothing but a second key to carry.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+from urllib.parse import urlsplit
+
+from chalicelib.aws import aws_errors
+from chalicelib.dynamo import StringItemTable, to_item
+from chalicelib.errors import BadRequestError, ServiceUnavailableError
+
+MAX_URL_CHARS = 2048
+
+
+def validate_link_body(body: Any) -> str:
+    """The URL from a ``POST /link`` body, or a 400 saying what is wrong."""
+    if not isinstance(body, dict) or set(body) != {"link"}:
+        raise BadRequestError('the body must be exactly {"link": "<http(s) URL>"}')
+    url = body["link"]
+    if not isinstance(url, str) or not url:
+        raise BadRequestError("link must be a non-empty string")
+    if len(url) > MAX_URL_CHARS:
+        raise BadRequestError(f"link must be at most {MAX_URL_CHARS} characters")
+    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
+        raise BadRequestError("link must not contain spaces or control characters")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises ValueError on a malformed port)
+    except ValueError:
+        raise BadRequestError("link is not a valid URL") from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise BadRequestError("link must be an http:// or https:// URL with a host")
+    return url
+
+
+def is_link_id(value: str) -> bool:
+    try:
+        return str(uuid.UUID(value)) == value
+    except ValueError:
+        return False
+
+
+class LinkStore(StringItemTable):
+    """The links table (partition key ``link_id``)."""
+
+    key = "link_id"
+    kind = "link"
+
+    def create(self, url: str) -> dict[str, str]:
+        """Store ``url`` under a new id; an existing id is never overwritten."""
+        for _ in range(3):
+            item = {"link_id": str(uuid.uuid4()), "link": url}
+            with aws_errors("DynamoDB"):
+                try:
+                    self._client.put_item(
+                        TableName=self._table,
+                        Item=to_item(item),
+                        ConditionExpression="attribute_not_exists(link_id)",
+                    )
+                except self._client.exceptions.ConditionalCheckFailedException:
+                    continue  # a uuid4 collision: astronomically rare, but never overwrite
+            return item
+        raise ServiceUnavailableError("could not allocate a link id; try again")
+
+    def valid_key(self, key_value: str) -> bool:
+        return is_link_id(key_value)

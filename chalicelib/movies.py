@@ -1,0 +1,42 @@
+"""Favorite movies: one movie per person, keyed by the person's name."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.aws import aws_errors
+from chalicelib.dynamo import MAX_KEY_CHARS, StringItemTable, to_item
+from chalicelib.errors import BadRequestError
+
+MAX_MOVIE_CHARS = 512
+
+
+def validate_movie_body(body: Any) -> str:
+    """The title from a ``PUT /movies/{name}`` body, or a 400 saying what is wrong."""
+    if not isinstance(body, dict) or set(body) != {"favorite_movie"}:
+        raise BadRequestError('the body must be exactly {"favorite_movie": "<title>"}')
+    title = body["favorite_movie"]
+    if not isinstance(title, str) or not title.strip():
+        raise BadRequestError("favorite_movie must be a non-empty string")
+    if len(title) > MAX_MOVIE_CHARS:
+        raise BadRequestError(f"favorite_movie must be at most {MAX_MOVIE_CHARS} characters")
+    return title
+
+
+def check_name(name: str) -> str:
+    if not name or len(name) > MAX_KEY_CHARS:
+        raise BadRequestError(f"name must be 1 to {MAX_KEY_CHARS} characters")
+    return name
+
+
+class MovieStore(StringItemTable):
+    """The favorite-movies table (partition key ``name``)."""
+
+    key = "name"
+    kind = "movie"
+
+    def put(self, name: str, title: str) -> dict[str, str]:
+        item = {"name": check_name(name), "favorite_movie": title}
+        with aws_errors("DynamoDB"):
+            self._client.put_item(TableName=self._table, Item=to_item(item))
+        return item

@@ -1,0 +1,53 @@
+"""Small helpers for reading requests and writing responses."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from chalice import Response
+
+from chalicelib.errors import BadRequestError, PayloadTooLargeError
+
+MAX_BODY_BYTES = 5 * 1024 * 1024
+JSON_HEADERS = {"Content-Type": "application/json"}
+
+
+def raw_body(request: Any) -> bytes:
+    body = request.raw_body or b""
+    if len(body) > MAX_BODY_BYTES:
+        raise PayloadTooLargeError(f"the body must be at most {MAX_BODY_BYTES} bytes")
+    return body
+
+
+def json_body(request: Any, loads: Callable[[bytes], Any] = json.loads) -> Any:
+    """The request's JSON body, parsed with ``loads``, or a 400/413."""
+    body = raw_body(request)
+    if not body.strip():
+        raise BadRequestError("a JSON body is required")
+    try:
+        return loads(body)
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise BadRequestError(f"the body is not valid JSON: {_short(exc)}") from None
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc)
+    return text if len(text) <= 200 else text[:200] + "…"
+
+
+def request_path(request: Any) -> str:
+    """The path the client asked for (with the stage prefix on API Gateway)."""
+    context = request.context or {}
+    return context.get("path") or request.path
+
+
+def query(request: Any) -> dict[str, str]:
+    return dict(request.query_params or {})
+
+
+def json_response(body: str | bytes, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    if isinstance(body, bytes):
+        body = body.decode("utf-8")
+    return Response(body=body, status_code=status, headers={**JSON_HEADERS, **(headers or {})})

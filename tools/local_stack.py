@@ -1,0 +1,284 @@
+"""The local stack: moto's server, SecantusDB with TLS and SCRAM, and chalice local.
+
+``make run`` calls :func:`main`.  The test suite and the benchmarks use the
+same pieces (:class:`Moto`, :class:`Secantus`, :func:`seed`) so they run
+against exactly what a developer runs.
+
+Environment (all optional):
+
+    API_PORT (8000)  MOTO_PORT (5000)  DOCDB_PORT (27018)  LOCAL_DIR (.local)
+    DEV_API_USER (apiuser)  DEV_API_PASSWORD (apipassword)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+REGION = "us-east-1"
+# The local stage's names (.chalice/config.json); tests use the same ones.
+LINKS_TABLE, MOVIES_TABLE = "links", "movies"
+DOCDB_SECRET_ID, USERS_SECRET_ID = "local/docdb", "local/api-users"
+DB_USER, DB_PASSWORD = "docdbuser", "docdbpassword"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, proc: subprocess.Popen[Any], what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with status {proc.returncode} before listening on {port}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"{what} did not listen on port {port} within {timeout:.0f} s")
+
+
+def stop(proc: subprocess.Popen[Any] | None) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def aws_env(endpoint: str) -> dict[str, str]:
+    """What botocore needs to talk to moto: the endpoint, a region, dummy keys."""
+    return {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }
+
+
+@dataclass
+class Moto:
+    """moto's server (DynamoDB, Secrets Manager) on loopback."""
+
+    port: int
+    proc: subprocess.Popen[Any] | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> Moto:
+        self.proc = subprocess.Popen(
+            [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for_port(self.port, self.proc, "moto_server")
+        return self
+
+    def stop(self) -> None:
+        stop(self.proc)
+
+
+@dataclass
+class Secantus:
+    """SecantusDB as DocumentDB runs: TLS from a local CA, SCRAM authentication.
+
+    ``home`` keeps the CA, the server certificate and the data, so data and
+    the database user survive restarts.
+    """
+
+    home: Path
+    port: int
+    user: str = DB_USER
+    password: str = DB_PASSWORD
+    proc: subprocess.Popen[Any] | None = None
+    extra_args: list[str] = field(default_factory=list)
+
+    @property
+    def ca_file(self) -> Path:
+        return self.home / "ca.pem"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.home / "docdb-data"
+
+    def secret(self) -> dict[str, Any]:
+        """The credentials secret in the shape DocumentDB manages."""
+        return {
+            "engine": "mongo",
+            "username": self.user,
+            "password": self.password,
+            "host": "127.0.0.1",
+            "port": self.port,
+            "ssl": True,
+        }
+
+    def _certificates(self) -> None:
+        import trustme
+
+        self.home.mkdir(parents=True, exist_ok=True)
+        if self.ca_file.exists() and (self.home / "server.pem").exists():
+            return
+        ca = trustme.CA(organization_name="docdb-rest local CA")
+        cert = ca.issue_cert("127.0.0.1", "localhost")
+        ca.cert_pem.write_to_path(str(self.ca_file))
+        cert.private_key_pem.write_to_path(str(self.home / "server.key"))
+        (self.home / "server.pem").write_bytes(b"".join(blob.bytes() for blob in cert.cert_chain_pems))
+
+    def _spawn(self, auth: bool) -> None:
+        args = [
+            str(BIN / "secantusd-py"),
+            "--host", "127.0.0.1",
+            "--port", str(self.port),
+            "--storage-path", str(self.data_dir),
+            "--log-level", "ERROR",
+            "--cache-size", "256M",
+            "--tls-cert-file", str(self.home / "server.pem"),
+            "--tls-key-file", str(self.home / "server.key"),
+            *(["--auth"] if auth else []),
+            *self.extra_args,
+        ]  # fmt: skip
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        wait_for_port(self.port, self.proc, "secantusd-py")
+
+    def client(self, **kwargs: Any) -> Any:
+        from pymongo import MongoClient
+
+        options = {"username": self.user, "password": self.password, **kwargs}
+        return MongoClient(
+            "127.0.0.1", self.port, tls=True, tlsCAFile=str(self.ca_file), retryWrites=False,
+            serverSelectionTimeoutMS=5000, **{k: v for k, v in options.items() if v is not None},
+        )  # fmt: skip
+
+    def start(self) -> Secantus:
+        self._certificates()
+        marker = self.home / "docdb-user"
+        if not marker.exists() or marker.read_text() != self.user:
+            # A new data directory: create the user with auth off, as one would
+            # bootstrap a server, then restart with SCRAM required.
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+            self._spawn(auth=False)
+            with contextlib.closing(self.client(username=None, password=None)) as client:
+                client.admin.command("createUser", self.user, pwd=self.password, roles=["root"])
+            self.stop()
+            marker.write_text(self.user)
+        self._spawn(auth=True)
+        return self
+
+    def stop(self) -> None:
+        stop(self.proc)
+        self.proc = None
+
+
+def seed(endpoint: str, secantus: Secantus, api_users: dict[str, tuple[str, list[str]]]) -> None:
+    """Create the tables and secrets if missing, and (re)write both secrets."""
+    import boto3
+
+    sys.path.insert(0, str(ROOT))
+    from chalicelib.auth import hash_password
+
+    session = boto3.session.Session(region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing")
+    dynamodb = session.client("dynamodb", endpoint_url=endpoint)
+    existing = set(dynamodb.list_tables()["TableNames"])
+    for table, key in ((LINKS_TABLE, "link_id"), (MOVIES_TABLE, "name")):
+        if table not in existing:
+            dynamodb.create_table(
+                TableName=table,
+                KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
+                BillingMode="PAY_PER_REQUEST",
+            )
+    users = {
+        name: {"password": hash_password(password), "grants": grants}
+        for name, (password, grants) in api_users.items()
+    }
+    secrets = session.client("secretsmanager", endpoint_url=endpoint)
+    for secret_id, value in ((DOCDB_SECRET_ID, secantus.secret()), (USERS_SECRET_ID, {"users": users})):
+        put_secret(secrets, secret_id, value)
+
+
+def put_secret(client: Any, secret_id: str, value: dict[str, Any]) -> None:
+    text = json.dumps(value)
+    try:
+        client.put_secret_value(SecretId=secret_id, SecretString=text)
+    except client.exceptions.ResourceNotFoundException:
+        client.create_secret(Name=secret_id, SecretString=text)
+
+
+def _pick_port(name: str, default: int) -> int:
+    port = int(os.environ.get(name, default))
+    with socket.socket() as s:
+        if s.connect_ex(("127.0.0.1", port)) == 0:
+            raise SystemExit(f"port {port} is in use; set {name} to another port")
+    return port
+
+
+@contextlib.contextmanager
+def backends(home: Path, moto_port: int, docdb_port: int) -> Iterator[tuple[Moto, Secantus]]:
+    moto = Moto(moto_port).start()
+    secantus = Secantus(home, docdb_port)
+    try:
+        secantus.start()
+        yield moto, secantus
+    finally:
+        secantus.stop()
+        moto.stop()
+
+
+def main() -> None:
+    home = Path(os.environ.get("LOCAL_DIR", ROOT / ".local")).resolve()
+    api_port = _pick_port("API_PORT", 8000)
+    moto_port = _pick_port("MOTO_PORT", 5000)
+    docdb_port = _pick_port("DOCDB_PORT", 27018)
+    user = os.environ.get("DEV_API_USER", "apiuser")
+    password = os.environ.get("DEV_API_PASSWORD", "apipassword")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+
+    with backends(home, moto_port, docdb_port) as (moto, secantus):
+        seed(moto.endpoint, secantus, {user: (password, ["*/*:rw"])})
+        env = {**os.environ, **aws_env(moto.endpoint), "DOCDB_CA_FILE": str(secantus.ca_file)}
+        api = subprocess.Popen(
+            [str(BIN / "chalice"), "local", "--stage", "local", "--host", "127.0.0.1", "--port", str(api_port)],
+            cwd=ROOT,
+            env=env,
+        )
+        try:
+            wait_for_port(api_port, api, "chalice local", timeout=60)
+            print(
+                f"""
+  API          http://127.0.0.1:{api_port}   (API user {user} / {password}, grants */*:rw)
+  DynamoDB and Secrets Manager (moto)   {moto.endpoint}
+  DocumentDB stand-in (SecantusDB)      mongodb://{secantus.user}:{secantus.password}@127.0.0.1:{docdb_port}/?tls=true&tlsCAFile={secantus.ca_file}
+  Data under {home}.  Ctrl-C stops everything.
+
+  Try:  curl -u {user}:{password} http://127.0.0.1:{api_port}/docdb/blog/test
+""",
+                flush=True,
+            )
+            api.wait()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            stop(api)
+
+
+if __name__ == "__main__":
+    main()
