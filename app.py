@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from chalice import Chalice, Response
+from chalice import AuthResponse, Chalice, Response
 
 from chalicelib import errors, paging, web
 from chalicelib.settings import Settings
@@ -22,6 +22,11 @@ app.log.setLevel(logging.INFO)
 _SETTINGS: Settings | None = None
 _LINKS: Any = None
 _MOVIES: Any = None
+_SECRETS: Any = None
+_USERS: Any = None
+_COLLECTIONS: Any = None
+
+AUTHORIZER_TTL_SECONDS = 300
 
 
 def get_settings() -> Settings:
@@ -49,6 +54,40 @@ def get_movie_store() -> Any:
 
         _MOVIES = MovieStore(client("dynamodb"), get_settings().require("movies_table"))
     return _MOVIES
+
+
+def get_secrets() -> Any:
+    global _SECRETS
+    if _SECRETS is None:
+        from chalicelib.aws import client
+        from chalicelib.secrets import SecretsLoader
+
+        _SECRETS = SecretsLoader(lambda: client("secretsmanager"), get_settings().secret_ttl_seconds)
+    return _SECRETS
+
+
+def get_user_directory() -> Any:
+    global _USERS
+    if _USERS is None:
+        from chalicelib.auth import UserDirectory
+
+        secret_id = get_settings().require("api_users_secret_id")
+        _USERS = UserDirectory(lambda: get_secrets().get_json(secret_id), AUTHORIZER_TTL_SECONDS)
+    return _USERS
+
+
+def get_collection_service() -> Any:
+    global _COLLECTIONS
+    if _COLLECTIONS is None:
+        from chalicelib.docdb.client import DocdbConnection
+        from chalicelib.docdb.service import CollectionService
+
+        settings = get_settings()
+        connection = DocdbConnection(
+            get_secrets(), settings.require("docdb_secret_id"), settings.docdb_ca_file, settings.docdb_pool_size
+        )
+        _COLLECTIONS = CollectionService(connection)
+    return _COLLECTIONS
 
 
 # --- cross-cutting ----------------------------------------------------------
@@ -147,3 +186,99 @@ def delete_movie(name: str) -> Response:
     get_movie_store().delete(name)
     return Response(body="", status_code=204)
 
+
+# --- DocumentDB collections -------------------------------------------------
+
+
+@app.authorizer(ttl_seconds=AUTHORIZER_TTL_SECONDS)
+def basic_auth(auth_request: Any) -> AuthResponse:
+    """HTTP Basic credentials checked against the API users secret."""
+    from chalicelib import gateway
+
+    try:
+        result = get_user_directory().authenticate(auth_request.token)
+    except errors.ServiceUnavailableError as exc:
+        app.log.error("authorizer cannot check credentials: %s", exc)
+        raise gateway.authorizer_unavailable("credentials cannot be checked right now") from None
+    if result is None:
+        raise gateway.unauthorized()
+    user, grants = result
+    # Every route is allowed here; the views enforce the grants.  That keeps
+    # API Gateway's cached policy valid for whichever route comes next.
+    return AuthResponse(routes=["*"], principal_id=user, context={"grants": grants})
+
+
+_DOCDB = {"methods": ["GET", "POST", "PUT", "PATCH", "DELETE"], "authorizer": basic_auth, "cors": True}
+
+
+@app.route("/docdb/{db}/{collection}", **_DOCDB)
+def docdb_any(db: str, collection: str) -> Response:
+    """MongoDB find (GET), insert (POST, PUT), update (PATCH) and delete (DELETE) on any collection."""
+    return docdb_request(db, collection)
+
+
+@app.route("/docdb/demodb/{collection}", **_DOCDB)
+def docdb_demodb(collection: str) -> Response:
+    """The same operations on a collection of the ``demodb`` database."""
+    return docdb_request("demodb", collection)
+
+
+@app.route("/docdb/demodb/democollection", **_DOCDB)
+def docdb_democollection() -> Response:
+    """The same operations on ``demodb.democollection``."""
+    return docdb_request("demodb", "democollection")
+
+
+def docdb_request(database: str, collection: str) -> Response:
+    from chalicelib import auth
+    from chalicelib.docdb import query
+
+    request = app.current_request
+    query.check_namespace(database, collection)
+    authorizer = (request.context or {}).get("authorizer") or {}
+    if not auth.allowed(auth.parse_grants(authorizer.get("grants", "")), database, collection, request.method):
+        raise errors.ForbiddenError(f"your grants do not allow {request.method} on {database}/{collection}")
+    return _DOCDB_HANDLERS[request.method](request, database, collection)
+
+
+def _find(request: Any, database: str, collection: str) -> Response:
+    from chalicelib.docdb.query import FindSpec
+
+    page = get_collection_service().find(database, collection, FindSpec.from_query(web.query(request)))
+    headers = {}
+    if page.next_token:
+        headers["Link"] = paging.next_link(web.request_path(request), web.query(request), page.next_token)
+    if page.total is not None:
+        headers["X-Total-Count"] = str(page.total)
+    return web.json_response(page.body, headers=headers)
+
+
+def _insert(request: Any, database: str, collection: str) -> Response:
+    from chalicelib import encoding
+    from chalicelib.docdb.query import parse_documents
+
+    documents, single = parse_documents(web.json_body(request, encoding.loads))
+    stored = get_collection_service().insert(database, collection, documents)
+    return web.json_response(encoding.dumps(stored[0] if single else stored), status=201)
+
+
+def _update(request: Any, database: str, collection: str) -> Response:
+    from chalicelib import encoding
+    from chalicelib.docdb.query import UpdateSpec, parse_flag
+
+    allow_all = parse_flag(web.query(request).get("all"), "all")
+    spec = UpdateSpec.from_body(web.json_body(request, encoding.loads), allow_all)
+    return web.json_response(encoding.dumps(get_collection_service().update(database, collection, spec)))
+
+
+def _delete(request: Any, database: str, collection: str) -> Response:
+    from chalicelib import encoding
+    from chalicelib.docdb.query import delete_filter, parse_flag
+
+    params = web.query(request)
+    body = web.json_body(request, encoding.loads) if web.raw_body(request).strip() else None
+    flt = delete_filter(body, params.get("filter"), parse_flag(params.get("all"), "all"))
+    return web.json_response(encoding.dumps(get_collection_service().delete(database, collection, flt)))
+
+
+_DOCDB_HANDLERS = {"GET": _find, "POST": _insert, "PUT": _insert, "PATCH": _update, "DELETE": _delete}

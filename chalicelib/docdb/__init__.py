@@ -1,0 +1,1 @@
+"""DocumentDB access: client factory, request parsing, the collection service."""

@@ -1,0 +1,160 @@
+"""One MongoClient per container, built from the DocumentDB secret.
+
+TLS is verified against the CA bundle when the secret says ``ssl``;
+``retryWrites=false`` because DocumentDB before 8.0.2 rejects retryable
+writes; the pool is small because a Lambda container serves one request at a
+time; every timeout sits well under API Gateway's 29 s.  When the server
+rejects the password, the secret is re-read once and the client rebuilt, so
+a rotated password heals without a redeploy.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from chalicelib.errors import BadRequestError, ConfigurationError, ConflictError, ServiceUnavailableError
+from chalicelib.secrets import SecretsLoader
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+SERVER_SELECTION_TIMEOUT_MS = 5_000
+CONNECT_TIMEOUT_MS = 3_000
+SOCKET_TIMEOUT_MS = 15_000
+MAX_TIME_MS = 10_000  # per query, on the server
+
+_AUTH_FAILED = {18, 11}  # AuthenticationFailed, UserNotFound
+_SERVER_BUSY = {6, 7, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436}
+_PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+
+
+def find_ca_file(name: str) -> str:
+    """The CA bundle: as given, at the package root, or in the project's vendor/."""
+    candidates = [Path(name)]
+    if not Path(name).is_absolute():
+        candidates += [_PACKAGE_ROOT / name, _PACKAGE_ROOT / "vendor" / name]
+    for candidate in candidates:
+        if candidate.is_file():
+            return str(candidate)
+    raise ConfigurationError(
+        f"TLS is on but the CA bundle {name!r} was not found (looked in {', '.join(map(str, candidates))})"
+    )
+
+
+def _truthy(value: Any) -> bool:
+    return value is True or str(value).lower() in ("true", "1", "yes")
+
+
+def build_client(secret: dict[str, Any], ca_file: str, pool_size: int) -> Any:
+    """A MongoClient for the credentials in ``secret`` (DocumentDB's own shape)."""
+    from pymongo import MongoClient
+
+    try:
+        host = secret["host"]
+        port = int(secret.get("port", 27017))
+        username, password = secret["username"], secret["password"]
+        if not all(isinstance(v, str) and v for v in (host, username, password)):
+            raise TypeError
+    except (KeyError, TypeError, ValueError):
+        log.error("the DocumentDB secret lacks host, port, username or password")
+        raise ConfigurationError(
+            "the DocumentDB secret must hold host, port, username and password"
+        ) from None
+    options: dict[str, Any] = {
+        "retryWrites": False,
+        "maxPoolSize": pool_size,
+        "serverSelectionTimeoutMS": SERVER_SELECTION_TIMEOUT_MS,
+        "connectTimeoutMS": CONNECT_TIMEOUT_MS,
+        "socketTimeoutMS": SOCKET_TIMEOUT_MS,
+        "appname": "docdb-rest",
+    }
+    if _truthy(secret.get("ssl", False)):
+        options.update(tls=True, tlsCAFile=find_ca_file(ca_file))
+    if secret.get("replicaSet"):
+        options["replicaSet"] = secret["replicaSet"]
+    return MongoClient(host, port, username=username, password=password, **options)
+
+
+class DocdbConnection:
+    """The container's MongoClient, built on first use and healed on rotation."""
+
+    def __init__(
+        self,
+        secrets: SecretsLoader,
+        secret_id: str,
+        ca_file: str,
+        pool_size: int = 2,
+        factory: Callable[[dict[str, Any], str, int], Any] = build_client,
+    ) -> None:
+        self._secrets = secrets
+        self._secret_id = secret_id
+        self._ca_file = ca_file
+        self._pool_size = pool_size
+        self._factory = factory
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    def client(self) -> Any:
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    secret = self._secrets.get_json(self._secret_id)
+                    self._client = self._factory(secret, self._ca_file, self._pool_size)
+        return self._client
+
+    def reset(self) -> None:
+        """Drop the client and the cached secret; the next call rebuilds both."""
+        with self._lock:
+            old, self._client = self._client, None
+            self._secrets.invalidate(self._secret_id)
+        if old is not None:
+            old.close()
+
+    def run(self, operation: Callable[[Any], T]) -> T:
+        """``operation(client)``, with driver failures turned into HTTP errors.
+
+        An authentication failure happens before any command runs, so the
+        operation is safely tried once more with freshly read credentials.
+        """
+        from bson.errors import BSONError
+        from pymongo import errors
+
+        for attempt in (1, 2):
+            try:
+                return operation(self.client())
+            except errors.OperationFailure as exc:
+                if exc.code in _AUTH_FAILED and attempt == 1:
+                    log.warning("DocumentDB rejected the credentials; re-reading the secret")
+                    self.reset()
+                    continue
+                raise _http_error(exc) from None
+            except errors.ConnectionFailure as exc:
+                log.warning("DocumentDB unreachable: %s", type(exc).__name__)
+                raise ServiceUnavailableError("the database is unreachable; try again shortly") from None
+            except errors.ConfigurationError as exc:
+                log.error("DocumentDB client misconfigured: %s", exc)
+                raise ConfigurationError("the database connection is misconfigured") from None
+            except (errors.InvalidName, errors.InvalidOperation, errors.DocumentTooLarge) as exc:
+                raise BadRequestError(str(exc)[:300]) from None
+            except (BSONError, OverflowError) as exc:
+                raise BadRequestError(f"the database cannot store that value: {str(exc)[:200]}") from None
+        raise AssertionError("unreachable")
+
+
+def _http_error(exc: Any) -> Exception:
+    code = exc.code
+    message = (exc.details or {}).get("errmsg") or str(exc)
+    if code in _AUTH_FAILED or code == 13:
+        log.error("DocumentDB refused the configured user (code %s)", code)
+        return ConfigurationError("the database refused the configured credentials")
+    if code in _SERVER_BUSY:
+        return ServiceUnavailableError("the database is busy or failing over; try again shortly")
+    if code == 50:
+        return BadRequestError(f"the query ran past {MAX_TIME_MS} ms; narrow the filter or use an index")
+    if code == 11000:
+        return ConflictError(f"a document with that key exists already: {message[:300]}")
+    return BadRequestError(f"the database refused the request: {message[:300]}")

@@ -1,0 +1,151 @@
+"""The collection service: find, insert, update and delete on one collection."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from itertools import islice
+from typing import Any
+
+from chalicelib import encoding
+from chalicelib.docdb.client import MAX_TIME_MS, DocdbConnection
+from chalicelib.docdb.query import FindSpec, UpdateSpec
+from chalicelib.errors import BadRequestError, ConflictError, ServiceUnavailableError
+from chalicelib.paging import decode_cursor, encode_cursor
+
+log = logging.getLogger(__name__)
+
+MAX_RESPONSE_BYTES = 5 * 1024 * 1024  # Lambda's synchronous response limit is 6 MB
+CURSOR_KIND = "docdb"
+
+
+@dataclass
+class Page:
+    body: bytes  # a JSON array, already encoded
+    next_token: str | None
+    total: int | None
+
+
+class CollectionService:
+    """Runs each request as one driver call on ``database.collection``."""
+
+    def __init__(self, connection: DocdbConnection, max_response_bytes: int = MAX_RESPONSE_BYTES) -> None:
+        self._connection = connection
+        self._max_bytes = max_response_bytes
+
+    def find(self, database: str, collection: str, spec: FindSpec) -> Page:
+        """A page of documents in a stable order, cut short before 5 MB.
+
+        The order always ends with ``_id``, so skipping by position walks
+        every matching document exactly once.
+        """
+        sort = spec.sort if any(k == "_id" for k, _ in spec.sort) else [*spec.sort, ("_id", 1)]
+        query_id = _query_id(database, collection, spec.filter, spec.projection, sort)
+        offset = self._offset(spec, query_id)
+
+        def operation(client: Any) -> Page:
+            coll = client[database][collection]
+            cursor = coll.find(
+                spec.filter,
+                spec.projection,
+                sort=sort,
+                skip=offset,
+                limit=spec.limit + 1,  # one more tells whether a next page exists
+                batch_size=spec.limit + 1,
+                max_time_ms=MAX_TIME_MS,
+            )
+            with cursor:
+                documents = iter(cursor)
+                body, count, cut = encoding.encode_page(islice(documents, spec.limit), self._max_bytes)
+                more = cut or (count == spec.limit and next(documents, None) is not None)
+            if cut and count == 0:
+                raise BadRequestError(
+                    f"a matching document is larger than the {self._max_bytes} byte response limit; "
+                    "use projection to return fewer fields"
+                )
+            total = coll.count_documents(spec.filter, maxTimeMS=MAX_TIME_MS) if spec.count else None
+            token = encode_cursor(CURSOR_KIND, o=offset + count, q=query_id) if more else None
+            return Page(body, token, total)
+
+        return self._connection.run(operation)
+
+    def insert(self, database: str, collection: str, documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Insert all of ``documents`` or none of them; returns them with their ``_id``."""
+        from bson import ObjectId
+        from pymongo.errors import BulkWriteError, ConnectionFailure
+
+        for document in documents:
+            document.setdefault("_id", ObjectId())
+
+        def operation(client: Any) -> list[dict[str, Any]]:
+            coll = client[database][collection]
+            if len(documents) == 1:
+                coll.insert_one(documents[0])
+                return documents
+            try:
+                coll.insert_many(documents, ordered=True)
+            except BulkWriteError as exc:
+                written = exc.details.get("nInserted", 0)
+                first = (exc.details.get("writeErrors") or [{}])[0]
+                self._undo(coll, documents[:written])
+                message = f"document {first.get('index', written)} was refused: {first.get('errmsg', '')[:300]}"
+                if first.get("code") == 11000:
+                    raise ConflictError(message + "; nothing was inserted") from None
+                raise BadRequestError(message + "; nothing was inserted") from None
+            except ConnectionFailure:
+                # Some documents may be stored; which ones is unknown.  Say so
+                # rather than report success or a clean failure.
+                log.warning("connection lost during insert_many into %s.%s", database, collection)
+                raise ServiceUnavailableError(
+                    "the connection was lost during the insert; some documents may have been stored. "
+                    "Look them up by _id before retrying."
+                ) from None
+            return documents
+
+        return self._connection.run(operation)
+
+    @staticmethod
+    def _undo(coll: Any, written: list[dict[str, Any]]) -> None:
+        if not written:
+            return
+        try:
+            coll.delete_many({"_id": {"$in": [d["_id"] for d in written]}})
+        except Exception:
+            log.error("could not undo a partial insert of %d documents", len(written))
+            raise ServiceUnavailableError(
+                f"{len(written)} documents were inserted before an error and could not be removed; "
+                "look them up by _id"
+            ) from None
+
+    def update(self, database: str, collection: str, spec: UpdateSpec) -> dict[str, Any]:
+        def operation(client: Any) -> dict[str, Any]:
+            result = client[database][collection].update_many(spec.filter, spec.update, upsert=spec.upsert)
+            return {
+                "matched_count": result.matched_count,
+                "modified_count": result.modified_count,
+                "upserted_id": result.upserted_id,
+            }
+
+        return self._connection.run(operation)
+
+    def delete(self, database: str, collection: str, flt: dict[str, Any]) -> dict[str, int]:
+        def operation(client: Any) -> dict[str, int]:
+            return {"deleted_count": client[database][collection].delete_many(flt).deleted_count}
+
+        return self._connection.run(operation)
+
+    @staticmethod
+    def _offset(spec: FindSpec, query_id: str) -> int:
+        if spec.cursor is None:
+            return spec.skip
+        data = decode_cursor(spec.cursor, CURSOR_KIND)
+        offset = data.get("o")
+        if data.get("q") != query_id or type(offset) is not int or not 0 <= offset < 2**31:
+            raise BadRequestError("next is not a cursor this query issued; start again without it")
+        return offset
+
+
+def _query_id(database: str, collection: str, *parts: Any) -> str:
+    """A short digest tying a cursor to the query that issued it."""
+    return hashlib.sha256(encoding.dumps([database, collection, *parts])).hexdigest()[:16]

@@ -1,0 +1,120 @@
+"""Add, change and remove API users in the users secret.
+
+    python -m tools.users --secret-id ID add NAME --grant 'db/coll:rw' [--grant …]
+    python -m tools.users --secret-id ID passwd NAME
+    python -m tools.users --secret-id ID grant NAME 'db/*:r'
+    python -m tools.users --secret-id ID revoke NAME 'db/*:r'
+    python -m tools.users --secret-id ID remove NAME
+    python -m tools.users --secret-id ID list
+
+Passwords are prompted for (or read from the DOCDB_REST_PASSWORD environment
+variable, for scripts) and stored only as salted scrypt hashes.  AWS
+credentials, region and AWS_ENDPOINT_URL come from the usual places.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from chalicelib.auth import Grant, hash_password
+
+
+def _password(name: str) -> str:
+    password = os.environ.get("DOCDB_REST_PASSWORD")
+    if password is None:
+        password = getpass.getpass(f"password for {name}: ")
+        if password != getpass.getpass("again: "):
+            raise SystemExit("the passwords differ")
+    if len(password) < 8:
+        raise SystemExit("a password needs at least 8 characters")
+    return password
+
+
+def _grant(text: str) -> str:
+    try:
+        return str(Grant.parse(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def load(client: Any, secret_id: str) -> dict[str, Any]:
+    try:
+        value = json.loads(client.get_secret_value(SecretId=secret_id)["SecretString"])
+    except client.exceptions.ResourceNotFoundException:
+        return {"users": {}}
+    value.setdefault("users", {})
+    return value
+
+
+def save(client: Any, secret_id: str, value: dict[str, Any]) -> None:
+    text = json.dumps(value, indent=1, sort_keys=True)
+    try:
+        client.put_secret_value(SecretId=secret_id, SecretString=text)
+    except client.exceptions.ResourceNotFoundException:
+        client.create_secret(Name=secret_id, SecretString=text, Description="docdb-rest API users")
+
+
+def apply(value: dict[str, Any], args: argparse.Namespace) -> str:
+    """Change ``value`` as the command says; returns what to print."""
+    users = value["users"]
+    if args.command == "list":
+        return "\n".join(f"{name}\t{' '.join(u.get('grants', []))}" for name, u in sorted(users.items()))
+    if args.command != "add" and args.name not in users:
+        raise SystemExit(f"no user {args.name!r}")
+    if args.command == "add":
+        if args.name in users:
+            raise SystemExit(f"{args.name!r} exists already; use passwd or grant")
+        if ":" in args.name or not args.name:
+            raise SystemExit("a user name may not be empty or contain ':'")
+        users[args.name] = {"password": hash_password(_password(args.name)), "grants": args.grant or []}
+    elif args.command == "passwd":
+        users[args.name]["password"] = hash_password(_password(args.name))
+    elif args.command == "grant":
+        grants = users[args.name].setdefault("grants", [])
+        if args.grant_text not in grants:
+            grants.append(args.grant_text)
+    elif args.command == "revoke":
+        users[args.name]["grants"] = [g for g in users[args.name].get("grants", []) if g != args.grant_text]
+    elif args.command == "remove":
+        del users[args.name]
+    return f"{args.command} {args.name}: done"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m tools.users", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--secret-id", default=os.environ.get("API_USERS_SECRET_ID"), required=False)
+    sub = parser.add_subparsers(dest="command", required=True)
+    add = sub.add_parser("add")
+    add.add_argument("name")
+    add.add_argument("--grant", action="append", type=_grant, help="database/collection:r or :rw (repeatable)")
+    for name in ("passwd", "remove"):
+        sub.add_parser(name).add_argument("name")
+    for name in ("grant", "revoke"):
+        cmd = sub.add_parser(name)
+        cmd.add_argument("name")
+        cmd.add_argument("grant_text", type=_grant)
+    sub.add_parser("list")
+    args = parser.parse_args(argv)
+    if not args.secret_id:
+        parser.error("--secret-id (or API_USERS_SECRET_ID) is required")
+
+    import boto3
+
+    client = boto3.client("secretsmanager")
+    value = load(client, args.secret_id)
+    message = apply(value, args)
+    if args.command != "list":
+        save(client, args.secret_id, value)
+    print(message)
+
+
+if __name__ == "__main__":
+    main()
