@@ -14,10 +14,12 @@ from collections.abc import Iterable
 from typing import Any
 
 import orjson
-from bson import ObjectId, json_util
+from bson import Int64, ObjectId, json_util
 
 RELAXED = json_util.RELAXED_JSON_OPTIONS
-_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME
+# Subclasses pass through too: bson's Code is a str and Int64 an int, and
+# orjson would otherwise write them as plain values.
+_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS
 _EPOCH = datetime.datetime(1970, 1, 1)
 _UTC = datetime.UTC
 
@@ -30,6 +32,10 @@ def _default(obj: Any) -> Any:
             obj = obj.astimezone(_UTC).replace(tzinfo=None)
         if obj >= _EPOCH:
             return {"$date": obj.isoformat(timespec="milliseconds") + "Z"}
+    if isinstance(obj, dict):  # SON and other mappings
+        return dict(obj)
+    if isinstance(obj, Int64):
+        return int(obj)
     return json_util.default(obj, RELAXED)
 
 

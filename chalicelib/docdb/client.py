@@ -138,7 +138,7 @@ class DocdbConnection:
             except errors.ConfigurationError as exc:
                 log.error("DocumentDB client misconfigured: %s", exc)
                 raise ConfigurationError("the database connection is misconfigured") from None
-            except (errors.InvalidName, errors.InvalidOperation, errors.DocumentTooLarge) as exc:
+            except (errors.InvalidName, errors.DocumentTooLarge) as exc:
                 raise BadRequestError(str(exc)[:300]) from None
             except (BSONError, OverflowError) as exc:
                 raise BadRequestError(f"the database cannot store that value: {str(exc)[:200]}") from None

@@ -1,0 +1,85 @@
+"""Relaxed Extended JSON output equals bson.json_util's after parsing."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import re
+import uuid
+
+import pytest
+from bson import Binary, Code, DBRef, Decimal128, Int64, MaxKey, MinKey, ObjectId, Regex, Timestamp, json_util
+from bson.son import SON
+
+from chalicelib import encoding
+
+RELAXED = json_util.RELAXED_JSON_OPTIONS
+
+VALUES = {
+    "oid": ObjectId(),
+    "date": datetime.datetime(2024, 2, 29, 23, 59, 59, 999000),
+    "date_whole_second": datetime.datetime(2024, 1, 1),
+    "date_aware": datetime.datetime(2024, 1, 1, 12, tzinfo=datetime.timezone(datetime.timedelta(hours=2))),
+    "date_before_epoch": datetime.datetime(1960, 1, 1),
+    "decimal": Decimal128("-1.50E+3"),
+    "binary": Binary(b"\x00\xff", 0),
+    "binary_uuid": Binary(uuid.uuid4().bytes, 4),
+    "bytes": b"abc",
+    "int64": Int64(2**62),
+    "int": -7,
+    "float": 2.5,
+    "regex": Regex("^a.*", "i"),
+    "compiled": re.compile("b+"),
+    "timestamp": Timestamp(1700000000, 3),
+    "minkey": MinKey(),
+    "maxkey": MaxKey(),
+    "code": Code("function() {}"),
+    "dbref": DBRef("coll", ObjectId()),
+    "son": SON([("b", 1), ("a", 2)]),
+    "nested": {"list": [1, {"d": datetime.datetime(2000, 1, 1, 0, 0, 0, 1000)}], "none": None, "bool": True},
+    "unicode": "héllo ✓ \u0000",
+}
+
+
+@pytest.mark.parametrize("name", sorted(VALUES))
+def test_each_type_matches_json_util(name):
+    doc = {"v": VALUES[name]}
+    ours = json_util.loads(encoding.dumps(doc), json_options=RELAXED)
+    theirs = json_util.loads(json_util.dumps(doc, json_options=RELAXED), json_options=RELAXED)
+    assert ours == theirs
+
+
+def test_dates_carry_milliseconds():
+    out = json.loads(encoding.dumps({"d": datetime.datetime(2024, 1, 1)}))
+    assert out == {"d": {"$date": "2024-01-01T00:00:00.000Z"}}
+
+
+def test_object_id_is_oid():
+    oid = ObjectId()
+    assert json.loads(encoding.dumps(oid)) == {"$oid": str(oid)}
+
+
+def test_loads_reads_relaxed_and_canonical():
+    assert encoding.loads('{"a": {"$numberLong": "5"}, "b": {"$oid": "5f1d7f3e9c1e4b6a7c8d9e0f"}}') == {
+        "a": 5,
+        "b": ObjectId("5f1d7f3e9c1e4b6a7c8d9e0f"),
+    }
+
+
+def test_page_is_a_json_array_of_all_documents():
+    docs = [{"_id": ObjectId(), "n": i} for i in range(5)]
+    page, count, cut = encoding.encode_page(iter(docs), 10_000)
+    assert (count, cut) == (5, False)
+    assert json_util.loads(page) == docs
+
+
+def test_page_is_cut_before_the_limit():
+    docs = [{"n": i, "pad": "x" * 100} for i in range(50)]
+    page, count, cut = encoding.encode_page(iter(docs), 1000)
+    assert cut and 0 < count < 50
+    assert len(page) <= 1000
+    assert [d["n"] for d in json.loads(page)] == list(range(count))
+
+
+def test_empty_page():
+    assert encoding.encode_page(iter([]), 100) == (b"[]", 0, False)
