@@ -256,7 +256,10 @@ def main() -> None:
         seed(moto.endpoint, secantus, {user: (password, ["*/*:rw"])})
         env = {**os.environ, **aws_env(moto.endpoint), "DOCDB_CA_FILE": str(secantus.ca_file)}
         api = subprocess.Popen(
-            [str(BIN / "chalice"), "local", "--stage", "local", "--host", "127.0.0.1", "--port", str(api_port)],
+            # No autoreload: chalice's watcher restarts on any file change under
+            # the project, and SecantusDB writes its data under .local/.
+            [str(BIN / "chalice"), "local", "--no-autoreload", "--stage", "local",
+             "--host", "127.0.0.1", "--port", str(api_port)],
             cwd=ROOT,
             env=env,
         )
@@ -267,7 +270,7 @@ def main() -> None:
   API          http://127.0.0.1:{api_port}   (API user {user} / {password}, grants */*:rw)
   DynamoDB and Secrets Manager (moto)   {moto.endpoint}
   DocumentDB stand-in (SecantusDB)      mongodb://{secantus.user}:{secantus.password}@127.0.0.1:{docdb_port}/?tls=true&tlsCAFile={secantus.ca_file}
-  Data under {home}.  Ctrl-C stops everything.
+  Data under {home}.  Ctrl-C stops everything; restart after changing code.
 
   Try:  curl -u {user}:{password} http://127.0.0.1:{api_port}/docdb/blog/test
 """,
