@@ -129,7 +129,8 @@ def create_link() -> Response:
     return Response(
         body={"link_id": item["link_id"]},
         status_code=201,
-        headers={"Location": f"/link/{item['link_id']}"},
+        # Relative to the request path, so it carries API Gateway's stage prefix.
+        headers={"Location": f"{web.request_path(app.current_request)}/{item['link_id']}"},
     )
 
 

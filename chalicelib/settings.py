@@ -45,7 +45,7 @@ class Settings:
             api_users_secret_id=env.get("API_USERS_SECRET_ID") or None,
             docdb_ca_file=env.get("DOCDB_CA_FILE") or DEFAULT_CA_FILE,
             secret_ttl_seconds=_float(env, "SECRET_TTL_SECONDS", 300.0),
-            docdb_pool_size=int(_float(env, "DOCDB_POOL_SIZE", 2)),
+            docdb_pool_size=max(1, int(_float(env, "DOCDB_POOL_SIZE", 2))),  # 0 would mean unbounded
         )
 
     def require(self, name: str) -> str:

@@ -128,3 +128,37 @@ def test_walking_next_links_returns_every_link_once(client):
     items, pages = walk(client, "/link?limit=7")
     assert pages == 4
     assert sorted(i["link_id"] for i in items) == sorted(ids)
+
+
+def test_unexpected_error_is_json_500_naming_the_request_id(client, monkeypatch, caplog):
+    import app as app_module
+
+    class Broken:
+        def list(self, limit, cursor):
+            raise RuntimeError("boom")
+
+    monkeypatch.setattr(app_module, "_LINKS", Broken())
+    response = get(client, "/link")
+    assert response.status_code == 500
+    payload = body(response)
+    assert payload["Code"] == "InternalServerError"
+    assert "request id" in payload["Message"]
+    assert "boom" not in response.body.decode() and "Traceback" not in response.body.decode()
+    assert any("boom" in (r.exc_text or "") or r.exc_info for r in caplog.records)
+
+
+def test_unreachable_dynamodb_is_503_with_retry_after(client, monkeypatch):
+    import app as app_module
+    from chalicelib import aws
+    from chalicelib.links import LinkStore
+    from tools.local_stack import free_port
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    monkeypatch.setattr(aws, "_session", None)
+    monkeypatch.setattr(app_module, "_LINKS", LinkStore(aws.client("dynamodb"), "links"))
+    response = get(client, "/link")
+    assert response.status_code == 503
+    assert body(response)["Code"] == "ServiceUnavailableError"
+    assert int(response.headers["Retry-After"]) > 0
+    response = send(client, "POST", "/link", {"link": "https://example.com"})
+    assert response.status_code == 503
