@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint clean
+.PHONY: run test lint clean package
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ lint: $(STAMP)
 
 test: lint  ## lint, then the whole suite against real local servers
 	$(BIN)/python -m pytest
+
+STAGE ?= prod
+package: $(STAMP)  ## build/package/: the CloudFormation (SAM) template sam.json and deployment.zip for STAGE
+	$(BIN)/python -m tools.package --stage $(STAGE) --out build/package
 
 clean:
 	rm -rf $(VENV) .local build .pytest_cache .ruff_cache
