@@ -283,3 +283,20 @@ def _delete(request: Any, database: str, collection: str) -> Response:
 
 
 _DOCDB_HANDLERS = {"GET": _find, "POST": _insert, "PUT": _insert, "PATCH": _update, "DELETE": _delete}
+
+
+# --- operations: health and the API description ------------------------------
+
+
+@app.route("/health", methods=["GET"])
+def health() -> dict[str, str]:
+    """Liveness for load balancers and smoke tests: answers without touching any backend."""
+    return {"status": "ok"}
+
+
+@app.route("/openapi.json", methods=["GET"], cors=True)
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI 3 document of every route, parameter, body, response and error."""
+    from chalicelib import openapi
+
+    return openapi.document()

@@ -16,12 +16,15 @@ import base64
 import binascii
 import hashlib
 import hmac
+import logging
 import os
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 16384, 8, 1
 SALT_BYTES, HASH_BYTES = 16, 32
@@ -85,7 +88,9 @@ def parse_basic(header: str | None) -> tuple[str, str] | None:
     except (binascii.Error, UnicodeDecodeError):
         return None
     user, sep, password = decoded.partition(":")
-    if not sep or not user or not password:
+    # RFC 7617 forbids control characters, and they matter here: scrypt's
+    # HMAC zero-pads its key, so "password\0" would verify as "password".
+    if not sep or not user or not password or any(ord(c) < 32 or ord(c) == 127 for c in decoded):
         return None
     return user, password
 
@@ -170,15 +175,15 @@ class UserDirectory:
     def _check(self, user: str, password: str) -> tuple[str, str] | None:
         users = self._load_users().get("users")
         entry = users.get(user) if isinstance(users, dict) else None
-        stored = entry.get("password") if isinstance(entry, dict) else None
-        if not isinstance(stored, str):
+        if not isinstance(entry, dict) or not isinstance(entry.get("password"), str):
             verify_password(password, self._dummy())  # same cost as a wrong password
             return None
         try:
-            if not verify_password(password, stored):
+            if not verify_password(password, entry["password"]):
                 return None
             grants = [str(Grant.parse(g)) for g in entry.get("grants", [])]
         except (InvalidHashError, ValueError, TypeError, AttributeError):
+            log.error("the users secret has a malformed entry for %r", user)
             return None
         return user, ",".join(grants)
 

@@ -122,3 +122,49 @@ def fresh_app() -> Iterator[None]:
 def collection() -> str:
     """A collection name no other test uses."""
     return f"t_{uuid.uuid4().hex[:12]}"
+
+
+# --- suite-wide log capture ---------------------------------------------------
+# Every log record of the session (and what `chalice local` printed in
+# tests/test_fuzz.py) is kept, so tests/test_logs.py, which runs last, can
+# assert that no password or Authorization header value ever reached a log.
+
+import logging  # noqa: E402
+
+
+class _KeepEveryRecord(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.messages.append(self.format(record))
+        except Exception:  # a record whose arguments do not format: keep its parts
+            self.messages.append(f"{record.msg!r} {record.args!r}")
+
+
+LOG_CAPTURE = _KeepEveryRecord()
+# Our own loggers at DEBUG so every record our code could write is seen;
+# libraries at what a deployed function would show.
+_OWN_LOGGERS = ("chalicelib", "app", "tools", app_module.app.log.name)
+
+
+def record_external_log(text: str) -> None:
+    """Add another process's log output to what tests/test_logs.py checks."""
+    LOG_CAPTURE.messages.extend(text.splitlines())
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    root = logging.getLogger()
+    root.addHandler(LOG_CAPTURE)
+    if root.level > logging.INFO or root.level == logging.NOTSET:
+        root.setLevel(logging.INFO)
+    for name in _OWN_LOGGERS:
+        logging.getLogger(name).setLevel(logging.DEBUG)
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run tests/test_logs.py after everything else, whatever was selected."""
+    items.sort(key=lambda item: item.path.name == "test_logs.py")

@@ -35,6 +35,8 @@ def _password(name: str) -> str:
             raise SystemExit("the passwords differ")
     if len(password) < 8:
         raise SystemExit("a password needs at least 8 characters")
+    if any(ord(c) < 32 or ord(c) == 127 for c in password):
+        raise SystemExit("a password may not contain control characters (HTTP Basic cannot carry them)")
     return password
 
 

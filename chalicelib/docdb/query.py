@@ -1,7 +1,8 @@
 """Everything a docdb request says, parsed and checked before the driver sees it.
 
 Names follow MongoDB's naming rules; shapes are checked here so a malformed
-request is a 400 that says what is wrong, never a driver error.
+request is a 400 that says what is wrong, never a driver error.  Operators in
+filters, projections and updates are checked against chalicelib.docdb.allowlist.
 """
 
 from __future__ import annotations
@@ -10,7 +11,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from bson import Code
+from bson.errors import BSONError
+
 from chalicelib import encoding, paging
+from chalicelib.docdb import allowlist
 from chalicelib.errors import BadRequestError, ForbiddenError
 
 MAX_DB_NAME_BYTES = 63
@@ -20,6 +25,10 @@ MAX_SKIP = 2**31 - 1
 MAX_SORT_KEYS = 32
 MAX_DEPTH = 100  # BSON nests at most 100 levels; deeper JSON is refused up front
 RESERVED_DATABASES = frozenset({"admin", "config", "local"})
+# What bson.json_util raises on malformed Extended JSON: besides ValueError,
+# an ObjectId that is not one (BSONError), a date or decimal out of range
+# (ArithmeticError covers OverflowError and decimal.InvalidOperation).
+EXTENDED_JSON_ERRORS = (ValueError, TypeError, KeyError, IndexError, RecursionError, ArithmeticError, BSONError)
 _DB_NAME_FORBIDDEN = set('/\\. "$*<>:|?\0')
 
 
@@ -53,19 +62,8 @@ def parse_json_param(raw: str | None, name: str) -> Any:
         return None
     try:
         return encoding.loads(raw)
-    except (ValueError, TypeError, KeyError, RecursionError) as exc:
+    except EXTENDED_JSON_ERRORS as exc:
         raise BadRequestError(f"{name} is not valid Extended JSON: {str(exc)[:200]}") from None
-
-
-def check_depth(value: Any, name: str, depth: int = 0) -> None:
-    if depth > MAX_DEPTH:
-        raise BadRequestError(f"{name} nests deeper than {MAX_DEPTH} levels")
-    if isinstance(value, dict):
-        for item in value.values():
-            check_depth(item, name, depth + 1)
-    elif isinstance(value, list):
-        for item in value:
-            check_depth(item, name, depth + 1)
 
 
 def as_filter(value: Any, name: str = "filter") -> dict[str, Any]:
@@ -73,7 +71,7 @@ def as_filter(value: Any, name: str = "filter") -> dict[str, Any]:
         return {}
     if not isinstance(value, dict):
         raise BadRequestError(f"{name} must be a JSON object")
-    check_depth(value, name)
+    allowlist.check_filter(value, name)
     return value
 
 
@@ -86,8 +84,10 @@ def as_projection(value: Any) -> dict[str, Any] | None:
         if not key or key.startswith("$"):
             raise BadRequestError(f"projection field {key!r} is not a field name")
         if not isinstance(spec, (bool, int, float, dict)):
-            raise BadRequestError(f"projection of {key!r} must be 0, 1, true, false or an operator object")
-    check_depth(value, "projection")
+            raise BadRequestError(
+                f"projection of {key!r} must be 0, 1, true, false or an object of $slice or $elemMatch"
+            )
+    allowlist.check_projection(value)
     return value
 
 
@@ -104,8 +104,9 @@ def as_sort(value: Any) -> list[tuple[str, int]]:
     if len(pairs) > MAX_SORT_KEYS:
         raise BadRequestError(f"sort takes at most {MAX_SORT_KEYS} fields")
     for key, direction in pairs:
-        if not isinstance(key, str) or not key or key.startswith("$"):
+        if not isinstance(key, str) or not key or key.startswith("$") or "\0" in key:
             raise BadRequestError(f"sort field {key!r} is not a field name")
+        allowlist.check_text(key, "sort")
         if direction not in (1, -1) or isinstance(direction, bool):
             raise BadRequestError(f"sort direction for {key!r} must be 1 or -1")
     if len({k for k, _ in pairs}) != len(pairs):
@@ -142,14 +143,21 @@ def check_document(document: Any, where: str = "document") -> dict[str, Any]:
 def _check_keys(value: Any, where: str, depth: int) -> None:
     if depth > MAX_DEPTH:
         raise BadRequestError(f"{where} nests deeper than {MAX_DEPTH} levels")
+    if isinstance(value, Code):
+        raise BadRequestError(f"{where} holds JavaScript ($code), which this API never stores")
     if isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str) or key.startswith("$") or "\0" in key:
                 raise BadRequestError(f"{where} has a field name {key!r}: names may not start with $ or hold NUL")
+            allowlist.check_text(key, where)
             _check_keys(item, where, depth + 1)
     elif isinstance(value, list):
         for item in value:
             _check_keys(item, where, depth + 1)
+    elif isinstance(value, str):
+        allowlist.check_text(value, where)
+    elif isinstance(value, int):
+        allowlist.check_integer(value, where)
 
 
 def parse_documents(body: Any) -> tuple[list[dict[str, Any]], bool]:
@@ -163,7 +171,11 @@ def parse_documents(body: Any) -> tuple[list[dict[str, Any]], bool]:
     raise BadRequestError("the body must be a document or an array of documents")
 
 
-def as_update(value: Any) -> dict[str, Any]:
+def as_update(value: Any) -> dict[str, Any] | list[dict[str, Any]]:
+    """An update document of ``$`` operators, or an update pipeline of allowed stages."""
+    if isinstance(value, list):
+        allowlist.check_update_pipeline(value)
+        return value
     if not isinstance(value, dict) or not value:
         raise BadRequestError('update must be a non-empty object of $ operators, e.g. {"$set": {...}}')
     for key in value:
@@ -172,7 +184,7 @@ def as_update(value: Any) -> dict[str, Any]:
                 f"update key {key!r} is not an operator: use $set, $inc, … (replacing whole documents "
                 "is not supported)"
             )
-    check_depth(value, "update")
+    allowlist.check_update(value)
     return value
 
 
@@ -202,7 +214,7 @@ class FindSpec:
 @dataclass
 class UpdateSpec:
     filter: dict[str, Any]
-    update: dict[str, Any]
+    update: dict[str, Any] | list[dict[str, Any]]
     upsert: bool
 
     @classmethod

@@ -1,0 +1,383 @@
+"""Which MongoDB operators a request may use, checked at every depth.
+
+A filter, projection or update is walked before the driver sees it.  Every
+``$name`` key must be on the list for where it stands: query operators in a
+filter, aggregation expressions inside ``$expr`` and update-pipeline stages,
+update operators at the top of an update, ``$push`` modifiers under
+``$push``.  Everything else is a 400 naming the operator and its place, so
+``$where``, ``$function``, ``$accumulator``, ``$out``, ``$merge`` and any
+unknown ``$name`` never reach the server.
+
+The lists hold what Amazon DocumentDB supports and what a find, update or
+delete of this API needs; operators that need an index this API cannot make
+(``$text``, geospatial), validate schemas (``$jsonSchema``) or read other
+collections are left off.
+
+Values arrive after ``bson.json_util`` has parsed them, so Extended JSON
+wrappers (``{"$oid": …}``, ``{"$date": …}``, ``{"$regex": "…"}``) are already
+BSON values, not dicts.  Of those, JavaScript (``Code``, from ``{"$code": …}``)
+is refused wherever it appears, and a regular expression is capped in length
+and refused when it nests repetition (``(a+)+``), the shape behind
+catastrophic backtracking.  ``maxTimeMS`` bounds whatever slips past that.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from bson import Code, Regex
+
+from chalicelib.errors import BadRequestError
+
+MAX_DEPTH = 100  # BSON nests at most 100 levels
+MAX_REGEX_CHARS = 512
+MAX_PIPELINE_STAGES = 20
+REGEX_OPTIONS = frozenset("imsx")
+
+# Where a value stands, which decides the operators it may hold.
+QUERY = "query"  # a filter, $elemMatch, $pull's condition
+EXPRESSION = "expression"  # $expr and update-pipeline stages
+LITERAL = "literal"  # plain values: no operators at all
+PUSH = "push"  # the value of a $push/$addToSet field
+CURRENT_DATE = "current date"  # the value of a $currentDate field
+PROJECTION = "projection"  # the value of one projected field
+
+# Refused with their own reason; any other operator not listed below is
+# refused as unknown.
+BLOCKED = {
+    "$where": "it runs server-side JavaScript",
+    "$function": "it runs server-side JavaScript",
+    "$accumulator": "it runs server-side JavaScript",
+    "$out": "it writes to another collection",
+    "$merge": "it writes to another collection",
+    "$lookup": "it reads another collection",
+    "$graphLookup": "it reads another collection",
+    "$unionWith": "it reads another collection",
+}
+
+# Query operators and the context of their operand.
+QUERY_OPERATORS = {
+    # logical
+    "$and": QUERY,
+    "$or": QUERY,
+    "$nor": QUERY,
+    "$not": QUERY,
+    # comparison
+    "$eq": LITERAL,
+    "$ne": LITERAL,
+    "$gt": LITERAL,
+    "$gte": LITERAL,
+    "$lt": LITERAL,
+    "$lte": LITERAL,
+    "$in": LITERAL,
+    "$nin": LITERAL,
+    # element and array
+    "$exists": LITERAL,
+    "$type": LITERAL,
+    "$all": LITERAL,
+    "$size": LITERAL,
+    "$elemMatch": QUERY,
+    # evaluation
+    "$mod": LITERAL,
+    "$regex": LITERAL,  # its pattern is checked by _check_regex_operand
+    "$options": LITERAL,  # checked by _check_regex_options
+    "$expr": EXPRESSION,
+    # bitwise
+    "$bitsAllSet": LITERAL,
+    "$bitsAllClear": LITERAL,
+    "$bitsAnySet": LITERAL,
+    "$bitsAnyClear": LITERAL,
+}
+
+# Aggregation expressions allowed inside $expr and update pipelines: plain
+# computation on the document at hand, nothing that loops, runs code or
+# looks elsewhere.
+EXPRESSION_OPERATORS = frozenset(
+    {
+        "$and", "$or", "$not",
+        "$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$cmp",
+        "$add", "$subtract", "$multiply", "$divide", "$mod", "$abs", "$ceil", "$floor",
+        "$cond", "$ifNull",
+        "$in", "$size", "$arrayElemAt", "$isArray",
+        "$concat", "$toLower", "$toUpper", "$strLenCP", "$substrCP", "$strcasecmp",
+        "$type", "$toString", "$toInt", "$toLong", "$toDouble", "$toDecimal", "$toBool", "$toDate",
+        "$year", "$month", "$dayOfMonth", "$hour", "$minute", "$second",
+        "$literal",
+    }
+)  # fmt: skip
+# System variables an expression may name ($$NOW, $$ROOT.field, …).
+EXPRESSION_VARIABLES = frozenset({"NOW", "ROOT", "CURRENT", "REMOVE"})
+
+# Update operators and the context of each {field: value} they hold.
+UPDATE_OPERATORS = {
+    "$set": LITERAL,
+    "$setOnInsert": LITERAL,
+    "$unset": LITERAL,
+    "$inc": LITERAL,
+    "$mul": LITERAL,
+    "$min": LITERAL,
+    "$max": LITERAL,
+    "$rename": LITERAL,
+    "$currentDate": CURRENT_DATE,
+    "$addToSet": PUSH,
+    "$push": PUSH,
+    "$pop": LITERAL,
+    "$pull": QUERY,
+    "$pullAll": LITERAL,
+    "$bit": LITERAL,
+}
+PUSH_MODIFIERS = {"$each": LITERAL, "$position": LITERAL, "$slice": LITERAL, "$sort": LITERAL}
+CURRENT_DATE_OPERATORS = {"$type": LITERAL}
+PROJECTION_OPERATORS = {"$slice": LITERAL, "$elemMatch": QUERY}
+# Stages of an update pipeline ([{"$set": {...}}, {"$unset": [...]}]).
+PIPELINE_STAGES = frozenset({"$set", "$addFields", "$unset"})
+
+_ALLOWED = {
+    QUERY: QUERY_OPERATORS,
+    EXPRESSION: dict.fromkeys(EXPRESSION_OPERATORS, EXPRESSION) | {"$literal": LITERAL},
+    LITERAL: {},
+    PUSH: PUSH_MODIFIERS,
+    CURRENT_DATE: CURRENT_DATE_OPERATORS,
+    PROJECTION: PROJECTION_OPERATORS,
+}
+# The context of a value under a plain field name.
+_UNDER_FIELD = {QUERY: QUERY, EXPRESSION: EXPRESSION, PROJECTION: LITERAL}
+_WHAT = {
+    QUERY: "a query operator",
+    EXPRESSION: "an expression operator allowed in $expr or an update pipeline",
+    LITERAL: "allowed in a plain value",
+    PUSH: "a $push/$addToSet modifier",
+    CURRENT_DATE: "a $currentDate option",
+    PROJECTION: "a projection operator",
+}
+
+
+class OperatorNotAllowedError(BadRequestError):
+    """A ``$name`` that is not on the list for where it stands."""
+
+    def __init__(self, operator: str, where: str, reason: str) -> None:
+        super().__init__(f"{where} uses {operator}, which is not accepted: {reason}")
+        self.operator = operator
+
+
+def check_filter(value: Any, name: str = "filter") -> None:
+    """400 unless every operator in the filter ``value`` is allowed."""
+    _walk(value, QUERY, name, 0)
+
+
+def check_projection(value: dict[str, Any]) -> None:
+    for key, spec in value.items():
+        _check_key(key, "projection")
+        _walk(spec, PROJECTION, f"projection.{key}", 1)
+
+
+def check_update(value: dict[str, Any]) -> None:
+    """An update document: ``{"$set": {field: value}, …}``."""
+    for operator, fields in value.items():
+        where = f"update.{operator}"
+        context = _operator_context(operator, UPDATE_OPERATORS, "an update operator", "update")
+        if not isinstance(fields, dict):
+            _walk(fields, LITERAL, where, 1)  # an operator in it is named before its shape is
+            raise BadRequestError(f'{where} must be an object of {{"field": value}}')
+        for field, item in fields.items():
+            _check_key(field, where)
+            if field.startswith("$"):
+                raise OperatorNotAllowedError(field, where, f"{where} takes field names, not operators")
+            _walk(item, context, f"{where}.{field}", 2)
+
+
+def check_update_pipeline(stages: list[Any]) -> None:
+    """An update pipeline: ``[{"$set": {...}}, {"$unset": [...]}]``."""
+    if not 1 <= len(stages) <= MAX_PIPELINE_STAGES:
+        raise BadRequestError(f"an update pipeline takes 1 to {MAX_PIPELINE_STAGES} stages")
+    for index, stage in enumerate(stages):
+        where = f"update[{index}]"
+        for name in stage if isinstance(stage, dict) else ():
+            if name not in PIPELINE_STAGES:
+                allowed = ", ".join(sorted(PIPELINE_STAGES))
+                reason = BLOCKED.get(name) or f"an update pipeline takes only {allowed}"
+                raise OperatorNotAllowedError(str(name), where, reason)
+        if not isinstance(stage, dict) or len(stage) != 1:
+            raise BadRequestError(f'{where} must be one stage, e.g. {{"$set": {{...}}}}')
+        [(name, spec)] = stage.items()
+        if name == "$unset":
+            _walk(spec, LITERAL, f"{where}.$unset", 2)  # an operator in it is named before its shape is
+            names = [spec] if isinstance(spec, str) else spec
+            if not isinstance(names, list) or not names or not all(isinstance(n, str) and n for n in names):
+                raise BadRequestError(f"{where}.$unset takes a field name or an array of field names")
+            for field in names:
+                _check_key(field, where)
+            continue
+        if not isinstance(spec, dict):
+            _walk(spec, EXPRESSION, f"{where}.{name}", 2)
+            raise BadRequestError(f'{where}.{name} must be an object of {{"field": expression}}')
+        for field, expression in spec.items():
+            _check_key(field, f"{where}.{name}")
+            if field.startswith("$"):
+                raise OperatorNotAllowedError(field, f"{where}.{name}", "a stage takes field names, not operators")
+            _walk(expression, EXPRESSION, f"{where}.{name}.{field}", 3)
+
+
+def nested_quantifier(pattern: str) -> bool:
+    """Whether ``pattern`` repeats a group that itself repeats, e.g. ``(a+)+``.
+
+    Such patterns backtrack exponentially on a near miss.  A small scanner
+    rather than a full parser: it knows escapes, character classes, groups
+    and quantifiers, which is all the shape takes.
+    """
+    stack = [False]  # per open group: does it hold a repetition?
+    last_group_repeats = False  # the atom just before: a group that repeats
+    after_quantifier = False
+    i = 0
+    while i < len(pattern):
+        char = pattern[i]
+        repeat, width = _quantifier_at(pattern, i)
+        if width:
+            if not after_quantifier:  # a second quantifier only makes the first lazy or possessive
+                if repeat and last_group_repeats:
+                    return True
+                stack[-1] = stack[-1] or repeat
+            after_quantifier, last_group_repeats = True, False
+            i += width
+            continue
+        after_quantifier = False
+        last_group_repeats = False
+        if char == "\\":
+            i += 2
+            continue
+        if char == "[":
+            i = _skip_class(pattern, i)
+            continue
+        if char == "(":
+            stack.append(False)
+            if pattern.startswith("?", i + 1):
+                i += 1  # (?:…), (?=…), (?i): the ? is not a quantifier
+        elif char == ")" and len(stack) > 1:
+            inner = stack.pop()
+            stack[-1] = stack[-1] or inner
+            last_group_repeats = inner
+        i += 1
+    return False
+
+
+def _quantifier_at(pattern: str, i: int) -> tuple[bool, int]:
+    """(repeats more than once, length) of a quantifier at ``i``, or (False, 0)."""
+    char = pattern[i]
+    if char in "*+":
+        return True, 1
+    if char == "?":
+        return False, 1
+    if char == "{":
+        match = re.match(r"\{(\d*)(,?)(\d*)\}", pattern[i:])
+        if match and (match.group(1) or match.group(3)):
+            low, comma, high = match.groups()
+            repeats = bool(comma and not high) or int(high or low or 0) > 1
+            return repeats, match.end()
+    return False, 0
+
+
+def _skip_class(pattern: str, i: int) -> int:
+    """The index after the character class opening at ``i``."""
+    i += 1
+    if pattern.startswith("^", i):
+        i += 1
+    if pattern.startswith("]", i):
+        i += 1
+    while i < len(pattern) and pattern[i] != "]":
+        i += 2 if pattern[i] == "\\" else 1
+    return i + 1
+
+
+def _walk(value: Any, context: str, where: str, depth: int) -> None:
+    if depth > MAX_DEPTH:
+        raise BadRequestError(f"{where} nests deeper than {MAX_DEPTH} levels")
+    if isinstance(value, Code):
+        raise OperatorNotAllowedError("$code", where, "JavaScript is never run by this API")
+    if isinstance(value, (Regex, re.Pattern)):
+        _check_pattern(value.pattern, where)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_key(key, where)
+            if key.startswith("$"):
+                child = _operator_context(key, _ALLOWED[context], _WHAT[context], where)
+                if context == QUERY and key == "$regex":
+                    _check_regex_operand(item, f"{where}.$regex")
+                elif context == QUERY and key == "$options":
+                    _check_regex_options(item, f"{where}.$options")
+            else:
+                child = _UNDER_FIELD.get(context, LITERAL)
+            _walk(item, child, f"{where}.{key}", depth + 1)
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            _walk(item, context, f"{where}[{index}]", depth + 1)
+    elif isinstance(value, str):
+        check_text(value, where)
+        if context == EXPRESSION and value.startswith("$$"):
+            _check_variable(value, where)
+    elif isinstance(value, int):
+        check_integer(value, where)
+
+
+def check_integer(value: int, where: str) -> None:
+    """400 for an integer BSON cannot hold (it has 64 bits at most)."""
+    if not -(2**63) <= value < 2**63:
+        raise BadRequestError(f"{where} holds an integer outside the 64-bit range; use $numberDecimal")
+
+
+def _check_variable(value: str, where: str) -> None:
+    variable = value[2:].split(".", 1)[0]
+    if variable not in EXPRESSION_VARIABLES:
+        allowed = ", ".join(f"$${v}" for v in sorted(EXPRESSION_VARIABLES))
+        raise OperatorNotAllowedError(f"$${variable}", where, f"the variables allowed are {allowed}")
+
+
+def _operator_context(operator: Any, allowed: dict[str, str], what: str, where: str) -> str:
+    if operator in BLOCKED:
+        raise OperatorNotAllowedError(operator, where, f"{BLOCKED[operator]}, which this API never allows")
+    if operator not in allowed:
+        hint = f"use one of {', '.join(sorted(allowed))}" if allowed else "no operators are allowed here"
+        raise OperatorNotAllowedError(str(operator), where, f"it is not {what}; {hint}")
+    return allowed[operator]
+
+
+def _check_key(key: Any, where: str) -> None:
+    if not isinstance(key, str) or "\0" in key:
+        raise BadRequestError(f"{where} has a key {key!r}: keys are strings without NUL")
+    check_text(key, where)
+
+
+def check_text(text: str, where: str) -> None:
+    """400 for a string UTF-8 cannot hold (a lone surrogate from a \\ud800 escape)."""
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise BadRequestError(f"{where} holds text that is not valid Unicode (an unpaired surrogate)") from None
+
+
+def _check_regex_operand(pattern: Any, where: str) -> None:
+    if isinstance(pattern, (Regex, re.Pattern)):
+        return  # checked as a value
+    if not isinstance(pattern, str):
+        raise BadRequestError(f"{where} takes a pattern string")
+    _check_pattern(pattern, where)
+
+
+def _check_regex_options(options: Any, where: str) -> None:
+    if not isinstance(options, str) or not set(options) <= REGEX_OPTIONS:
+        raise BadRequestError(f"{where} takes a string of the flags {''.join(sorted(REGEX_OPTIONS))}")
+
+
+def _check_pattern(pattern: Any, where: str) -> None:
+    if isinstance(pattern, bytes):
+        pattern = pattern.decode("utf-8", "replace")
+    if len(pattern) > MAX_REGEX_CHARS:
+        raise BadRequestError(
+            f"{where} has a regular expression of {len(pattern)} characters; the limit is {MAX_REGEX_CHARS}"
+        )
+    if nested_quantifier(pattern):
+        raise BadRequestError(
+            f"{where} repeats a group that itself repeats ({pattern[:60]!r}), which can take exponential "
+            "time; rewrite it without nested quantifiers"
+        )
