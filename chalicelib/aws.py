@@ -47,7 +47,8 @@ def client(service: str) -> Any:
     if _session is None:
         _session = botocore.session.get_session()
     config = Config(
-        retries={"mode": "standard", "max_attempts": 3},
+        # Three attempts in all: botocore's "max_attempts" would count retries only.
+        retries={"mode": "standard", "total_max_attempts": 3},
         connect_timeout=2,
         read_timeout=5,
         tcp_keepalive=True,
@@ -56,22 +57,26 @@ def client(service: str) -> Any:
 
 
 @contextlib.contextmanager
-def aws_errors(what: str) -> Iterator[None]:
-    """Turn a botocore failure into a 503 (transient) or a configuration error."""
+def aws_errors(what: str, resource: str | None = None) -> Iterator[None]:
+    """Turn a botocore failure into a 503 (transient) or a configuration error.
+
+    ``resource`` (a table name, say) goes to the log only, for the operator.
+    """
     from botocore.exceptions import BotoCoreError, ClientError
 
+    where = f" ({resource})" if resource else ""
     try:
         yield
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "")
         if code in _THROTTLED:
-            log.warning("%s throttled or failing after retries: %s", what, code)
+            log.warning("%s%s throttled or failing after retries: %s", what, where, code)
             raise ServiceUnavailableError(f"{what} is busy; try again shortly") from None
         if code in _MISCONFIGURED:
-            log.error("%s is misconfigured: %s", what, code)
+            log.error("%s%s is misconfigured: %s", what, where, code)
             raise ConfigurationError(f"{what} is not available: {code}") from None
         raise
     except BotoCoreError as exc:
         # Connection refused, timeouts, no credentials: nothing the caller did.
-        log.warning("%s unreachable: %s", what, type(exc).__name__)
+        log.warning("%s%s unreachable: %s", what, where, type(exc).__name__)
         raise ServiceUnavailableError(f"{what} is unreachable; try again shortly") from None

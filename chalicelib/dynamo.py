@@ -34,6 +34,10 @@ class StringItemTable:
         self._client = client
         self._table = table_name
 
+    def errors(self) -> Any:
+        """Map this table's botocore failures to HTTP errors, naming the table in the log."""
+        return aws_errors("DynamoDB", self._table)
+
     def valid_key(self, key_value: str) -> bool:
         """Whether ``key_value`` could be a key here; others are 404 without a call."""
         return 0 < len(key_value) <= MAX_KEY_CHARS
@@ -41,7 +45,7 @@ class StringItemTable:
     def get(self, key_value: str) -> dict[str, str]:
         if not self.valid_key(key_value):
             raise NotFoundError(f"no {self.kind} {key_value!r}")
-        with aws_errors("DynamoDB"):
+        with self.errors():
             response = self._client.get_item(
                 TableName=self._table, Key=to_item({self.key: key_value}), ConsistentRead=True
             )
@@ -52,7 +56,7 @@ class StringItemTable:
     def delete(self, key_value: str) -> None:
         if not self.valid_key(key_value):
             raise NotFoundError(f"no {self.kind} {key_value!r}")
-        with aws_errors("DynamoDB"):
+        with self.errors():
             try:
                 self._client.delete_item(
                     TableName=self._table,
@@ -77,7 +81,7 @@ class StringItemTable:
             kwargs: dict[str, Any] = {"TableName": self._table, "Limit": limit - len(items)}
             if start is not None:
                 kwargs["ExclusiveStartKey"] = start
-            with aws_errors("DynamoDB"):
+            with self.errors():
                 response = self._client.scan(**kwargs)
             items.extend(from_item(item) for item in response.get("Items", ()))
             start = response.get("LastEvaluatedKey")

@@ -10,7 +10,6 @@ import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
-from chalicelib.aws import aws_errors
 from chalicelib.dynamo import StringItemTable, to_item
 from chalicelib.errors import BadRequestError, ServiceUnavailableError
 
@@ -55,7 +54,7 @@ class LinkStore(StringItemTable):
         """Store ``url`` under a new id; an existing id is never overwritten."""
         for _ in range(3):
             item = {"link_id": str(uuid.uuid4()), "link": url}
-            with aws_errors("DynamoDB"):
+            with self.errors():
                 try:
                     self._client.put_item(
                         TableName=self._table,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.aws import aws_errors
 from chalicelib.dynamo import MAX_KEY_CHARS, StringItemTable, to_item
 from chalicelib.errors import BadRequestError
 
@@ -37,6 +36,6 @@ class MovieStore(StringItemTable):
 
     def put(self, name: str, title: str) -> dict[str, str]:
         item = {"name": check_name(name), "favorite_movie": title}
-        with aws_errors("DynamoDB"):
+        with self.errors():
             self._client.put_item(TableName=self._table, Item=to_item(item))
         return item

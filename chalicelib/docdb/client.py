@@ -25,7 +25,12 @@ T = TypeVar("T")
 SERVER_SELECTION_TIMEOUT_MS = 5_000
 CONNECT_TIMEOUT_MS = 3_000
 SOCKET_TIMEOUT_MS = 15_000
-MAX_TIME_MS = 10_000  # per query, on the server
+MAX_TIME_MS = 10_000  # per query, on the server (REQUEST_TIMEOUT_S below is tighter)
+# Everything one request asks of the database (server selection, connecting,
+# every command) shares this deadline, so a server that hangs rather than
+# refuses still gets a 503 well inside 10 s.  Queries inherit what is left of
+# it as their maxTimeMS, which makes it the effective query cap.
+REQUEST_TIMEOUT_S = 8.0
 
 _AUTH_FAILED = {18, 11}  # AuthenticationFailed, UserNotFound
 _SERVER_BUSY = {6, 7, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436}
@@ -40,6 +45,7 @@ def find_ca_file(name: str) -> str:
     for candidate in candidates:
         if candidate.is_file():
             return str(candidate)
+    log.error("TLS is on but the DocumentDB CA bundle %r was not found", name)
     raise ConfigurationError(
         f"TLS is on but the CA bundle {name!r} was not found (looked in {', '.join(map(str, candidates))})"
     )
@@ -71,11 +77,21 @@ def build_client(secret: dict[str, Any], ca_file: str, pool_size: int) -> Any:
         "connectTimeoutMS": CONNECT_TIMEOUT_MS,
         "socketTimeoutMS": SOCKET_TIMEOUT_MS,
         "appname": "docdb-rest",
+        # One monitoring connection and no separate RTT connection, as the
+        # driver does by itself on Lambda: a container holds at most
+        # pool size + 1 connections to the server.
+        "serverMonitoringMode": "poll",
     }
     if _truthy(secret.get("ssl", False)):
         options.update(tls=True, tlsCAFile=find_ca_file(ca_file))
     if secret.get("replicaSet"):
         options["replicaSet"] = secret["replicaSet"]
+    else:
+        # One endpoint (DocumentDB's cluster endpoint follows the primary):
+        # talk to it directly.  With discovery, one odd hello (a server
+        # shutting down answers without its set name) drops the only host
+        # from the topology for good, and the container never recovers.
+        options["directConnection"] = True
     return MongoClient(host, port, username=username, password=password, **options)
 
 
@@ -119,7 +135,14 @@ class DocdbConnection:
 
         An authentication failure happens before any command runs, so the
         operation is safely tried once more with freshly read credentials.
+        Both tries share one deadline of ``REQUEST_TIMEOUT_S``.
         """
+        import pymongo
+
+        with pymongo.timeout(REQUEST_TIMEOUT_S):
+            return self._run(operation)
+
+    def _run(self, operation: Callable[[Any], T]) -> T:
         from bson.errors import BSONError
         from pymongo import errors
 
@@ -154,7 +177,9 @@ def _http_error(exc: Any) -> Exception:
     if code in _SERVER_BUSY:
         return ServiceUnavailableError("the database is busy or failing over; try again shortly")
     if code == 50:
-        return BadRequestError(f"the query ran past {MAX_TIME_MS} ms; narrow the filter or use an index")
+        return BadRequestError(
+            f"the query ran past its {REQUEST_TIMEOUT_S:g} s limit; narrow the filter or use an index"
+        )
     if code == 11000:
         return ConflictError(f"a document with that key exists already: {message[:300]}")
     return BadRequestError(f"the database refused the request: {message[:300]}")

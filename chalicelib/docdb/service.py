@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any
@@ -73,34 +75,35 @@ class CollectionService:
     def insert(self, database: str, collection: str, documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Insert all of ``documents`` or none of them; returns them with their ``_id``."""
         from bson import ObjectId
-        from pymongo.errors import BulkWriteError, ConnectionFailure
+        from pymongo.errors import BulkWriteError
 
         for document in documents:
             document.setdefault("_id", ObjectId())
+        first_id, last_id = (encoding.dumps(documents[i]["_id"]).decode() for i in (0, -1))
+        if len(documents) == 1:
+            unknown = f"the document may or may not have been stored; look it up by _id {first_id} before retrying"
+        else:
+            unknown = (
+                f"some of the {len(documents)} documents, a leading part in request order, may have been stored; "
+                f"their _id values run from {first_id} to {last_id}: look them up before retrying"
+            )
 
         def operation(client: Any) -> list[dict[str, Any]]:
             coll = client[database][collection]
-            if len(documents) == 1:
-                coll.insert_one(documents[0])
-                return documents
-            try:
-                coll.insert_many(documents, ordered=True)
-            except BulkWriteError as exc:
-                written = exc.details.get("nInserted", 0)
-                first = (exc.details.get("writeErrors") or [{}])[0]
-                self._undo(coll, documents[:written])
-                message = f"document {first.get('index', written)} was refused: {first.get('errmsg', '')[:300]}"
-                if first.get("code") == 11000:
-                    raise ConflictError(message + "; nothing was inserted") from None
-                raise BadRequestError(message + "; nothing was inserted") from None
-            except ConnectionFailure:
-                # Some documents may be stored; which ones is unknown.  Say so
-                # rather than report success or a clean failure.
-                log.warning("connection lost during insert_many into %s.%s", database, collection)
-                raise ServiceUnavailableError(
-                    "the connection was lost during the insert; some documents may have been stored. "
-                    "Look them up by _id before retrying."
-                ) from None
+            with _lost_write("insert", unknown):
+                if len(documents) == 1:
+                    coll.insert_one(documents[0])
+                    return documents
+                try:
+                    coll.insert_many(documents, ordered=True)
+                except BulkWriteError as exc:
+                    written = exc.details.get("nInserted", 0)
+                    first = (exc.details.get("writeErrors") or [{}])[0]
+                    self._undo(coll, documents[:written])
+                    message = f"document {first.get('index', written)} was refused: {first.get('errmsg', '')[:300]}"
+                    if first.get("code") == 11000:
+                        raise ConflictError(message + "; nothing was inserted") from None
+                    raise BadRequestError(message + "; nothing was inserted") from None
             return documents
 
         return self._connection.run(operation)
@@ -120,7 +123,9 @@ class CollectionService:
 
     def update(self, database: str, collection: str, spec: UpdateSpec) -> dict[str, Any]:
         def operation(client: Any) -> dict[str, Any]:
-            result = client[database][collection].update_many(spec.filter, spec.update, upsert=spec.upsert)
+            advice = "the update may or may not have been applied; read the documents before retrying"
+            with _lost_write("update", advice):
+                result = client[database][collection].update_many(spec.filter, spec.update, upsert=spec.upsert)
             return {
                 "matched_count": result.matched_count,
                 "modified_count": result.modified_count,
@@ -131,7 +136,8 @@ class CollectionService:
 
     def delete(self, database: str, collection: str, flt: dict[str, Any]) -> dict[str, int]:
         def operation(client: Any) -> dict[str, int]:
-            return {"deleted_count": client[database][collection].delete_many(flt).deleted_count}
+            with _lost_write("delete", "the delete may or may not have been applied; read before retrying"):
+                return {"deleted_count": client[database][collection].delete_many(flt).deleted_count}
 
         return self._connection.run(operation)
 
@@ -144,6 +150,26 @@ class CollectionService:
         if data.get("q") != query_id or type(offset) is not int or not 0 <= offset < 2**31:
             raise BadRequestError("next is not a cursor this query issued; start again without it")
         return offset
+
+
+@contextlib.contextmanager
+def _lost_write(what: str, advice: str) -> Iterator[None]:
+    """A connection lost once a write may have been sent: its outcome is unknown.
+
+    The server may have applied the write and lost only the reply, so this is
+    neither a success nor a clean failure, and the caller is told so.  When
+    nothing was sent (no server selected, no connection from the pool) the
+    error passes through as the database being unreachable.
+    """
+    from pymongo.errors import ConnectionFailure, ServerSelectionTimeoutError, WaitQueueTimeoutError
+
+    try:
+        yield
+    except (ServerSelectionTimeoutError, WaitQueueTimeoutError):
+        raise
+    except ConnectionFailure as exc:
+        log.warning("connection lost during a %s, outcome unknown: %s", what, type(exc).__name__)
+        raise ServiceUnavailableError(f"the connection to the database was lost during the {what}; {advice}") from None
 
 
 def _query_id(database: str, collection: str, *parts: Any) -> str:
