@@ -46,8 +46,9 @@ ENI_ACTIONS = {
 XRAY_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 # The smallest DocumentDB instance classes (db.t3.medium, db.t4g.medium) accept 500 connections.
 DOCDB_MAX_CONNECTIONS = 500
-# Per container: the pool, plus pymongo's monitor and round-trip-time connections to each member.
-MONITOR_CONNECTIONS = 2
+# Per container: the pool, plus the one monitoring connection of pymongo's poll
+# mode on a direct connection (chalicelib/docdb/client.py).
+MONITOR_CONNECTIONS = 1
 
 
 def stage_config(stage: str) -> dict[str, Any]:
