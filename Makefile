@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint clean package
+.PHONY: run test lint clean package bench
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,9 @@ test: lint  ## lint, then the whole suite against real local servers
 STAGE ?= prod
 package: $(STAMP)  ## build/package/: the CloudFormation (SAM) template sam.json and deployment.zip for STAGE
 	$(BIN)/python -m tools.package --stage $(STAGE) --out build/package
+
+bench: $(STAMP)  ## print every performance figure against its target (see bench/RESULTS.md)
+	$(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) .local build .pytest_cache .ruff_cache

@@ -1,10 +1,14 @@
 """Relaxed Extended JSON, both ways, through bson's json_util semantics.
 
-Reading uses ``bson.json_util.loads`` itself.  Writing uses orjson with a
+Reading is ``bson.json_util.loads`` itself.  Writing uses orjson with a
 ``default`` hook: ObjectId and datetimes (nearly every document has them) take
 a fast path, every other BSON type goes through ``json_util.default``, so the
 output parses back to what ``json_util.dumps`` gives.  NaN and infinities come
 out as ``null``: orjson has no hook for floats.
+
+Pages also take undecoded documents (``RawBSONDocument``): each is decoded
+just before it is written, so a page of 1000 never holds 1000 decoded
+documents at once (they take several times the memory of their JSON).
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ from collections.abc import Iterable
 from typing import Any
 
 import orjson
-from bson import Int64, ObjectId, json_util
+from bson import Int64, ObjectId, decode, json_util
+from bson.errors import BSONError
+from bson.raw_bson import RawBSONDocument
 
 RELAXED = json_util.RELAXED_JSON_OPTIONS
 # Subclasses pass through too: bson's Code is a str and Int64 an int, and
@@ -32,6 +38,8 @@ def _default(obj: Any) -> Any:
             obj = obj.astimezone(_UTC).replace(tzinfo=None)
         if obj >= _EPOCH:
             return {"$date": obj.isoformat(timespec="milliseconds") + "Z"}
+    if type(obj) is RawBSONDocument:
+        return decode(obj.raw)  # the default codec options, as the app's client has them
     if isinstance(obj, dict):  # SON and other mappings
         return dict(obj)
     if isinstance(obj, Int64):
@@ -45,23 +53,42 @@ def dumps(value: Any) -> bytes:
 
 
 def loads(data: str | bytes) -> Any:
-    """Relaxed (or canonical) Extended JSON into Python and BSON values."""
-    return json_util.loads(data, json_options=RELAXED)
+    """Relaxed (or canonical) Extended JSON into Python and BSON values.
+
+    Every malformed input raises ValueError: json_util also raises bson's own
+    errors (an ``$oid`` that is not one), OverflowError (a date out of range),
+    decimal errors and RecursionError (absurd nesting), which would otherwise
+    surface as 500s.
+    """
+    try:
+        return json_util.loads(data, json_options=RELAXED)
+    except ValueError:
+        raise
+    except (BSONError, ArithmeticError, TypeError, KeyError, IndexError, RecursionError) as exc:
+        raise ValueError(f"invalid Extended JSON: {exc}") from None
 
 
-def encode_page(documents: Iterable[Any], max_bytes: int) -> tuple[bytes, int, bool]:
+def encode_page(documents: Iterable[Any], max_bytes: int) -> tuple[bytearray, int, bool]:
     """A JSON array of ``documents`` no larger than ``max_bytes``.
 
     Returns the body, how many documents it holds, and whether it was cut
-    short to stay under ``max_bytes``.  Each document is encoded once; the
-    array is joined from those pieces, so there is no second pass.
+    short to stay under ``max_bytes``.  Each document is decoded (when raw)
+    and encoded once, straight onto the end of one buffer: no list of pieces,
+    no join, no second pass.
     """
-    parts: list[bytes] = []
-    size = 2  # the brackets
+    out = bytearray(b"[")
+    count = 0
     for document in documents:
+        if type(document) is RawBSONDocument:
+            document = decode(document.raw)
         encoded = orjson.dumps(document, default=_default, option=_OPTIONS)
-        size += len(encoded) + (1 if parts else 0)
-        if size > max_bytes:
-            return b"[" + b",".join(parts) + b"]", len(parts), True
-        parts.append(encoded)
-    return b"[" + b",".join(parts) + b"]", len(parts), False
+        # What the body would be with this document and the closing bracket.
+        if len(out) + (1 if count else 0) + len(encoded) + 1 > max_bytes:
+            out += b"]"
+            return out, count, True
+        if count:
+            out += b","
+        out += encoded
+        count += 1
+    out += b"]"
+    return out, count, False

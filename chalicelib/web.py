@@ -47,7 +47,10 @@ def query(request: Any) -> dict[str, str]:
     return dict(request.query_params or {})
 
 
-def json_response(body: str | bytes, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    if isinstance(body, bytes):
+def json_response(
+    body: str | bytes | bytearray, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    # Lambda's runtime serialises the response dict itself, so the body must be a str.
+    if isinstance(body, (bytes, bytearray)):
         body = body.decode("utf-8")
     return Response(body=body, status_code=status, headers={**JSON_HEADERS, **(headers or {})})

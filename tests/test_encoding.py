@@ -83,3 +83,37 @@ def test_page_is_cut_before_the_limit():
 
 def test_empty_page():
     assert encoding.encode_page(iter([]), 100) == (b"[]", 0, False)
+
+
+def test_raw_documents_encode_like_decoded_ones():
+    from bson import encode
+    from bson.raw_bson import RawBSONDocument
+
+    docs = [{"_id": ObjectId(), "when": datetime.datetime(2024, 5, 6, 7, 8, 9, 10000), "nested": {"n": i}}
+            for i in range(3)]
+    raw = [RawBSONDocument(encode(d)) for d in docs]
+    assert encoding.encode_page(iter(raw), 10_000) == encoding.encode_page(iter(docs), 10_000)
+    assert encoding.dumps(raw[0]) == encoding.dumps(docs[0])
+
+
+def test_page_fits_exactly_at_the_limit():
+    docs = [{"n": i} for i in range(3)]
+    full, _, _ = encoding.encode_page(iter(docs), 10_000)
+    assert encoding.encode_page(iter(docs), len(full)) == (full, 3, False)
+    assert encoding.encode_page(iter(docs), len(full) - 1)[1:] == (2, True)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"o": {"$oid": "not an id"}}',
+        '{"o": {"$oid": 5}}',
+        '{"d": {"$date": {"$numberLong": "99999999999999999999"}}}',
+        '{"d": {"$date": 99999999999999999999}}',
+        '{"n": {"$numberDecimal": "twelve"}}',
+        '{"a": ',
+    ],
+)
+def test_malformed_extended_json_is_value_error(text):
+    with pytest.raises(ValueError):
+        encoding.loads(text)

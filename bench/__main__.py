@@ -1,0 +1,99 @@
+"""``make bench``: every performance figure against its target, in one run.
+
+    python -m bench [--output FILE] [--skip-package]
+
+Prints a Markdown table (ours, the baseline measured beside it, the ratio or
+overhead, the target, whether it is met) after a description of the
+machine.  Absolute times on a shared machine mean little; the ratios are
+taken side by side in the same run, so they do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+
+from bench.timing import Row, table
+
+PACKAGES = ("chalice", "botocore", "boto3", "pymongo", "orjson", "moto", "SecantusDB")
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    versions = ", ".join(f"{name} {_version(name)}" for name in PACKAGES)
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return (
+        f"- {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC, {platform.system()} {platform.release()}\n"
+        f"- CPU: {cpu}, {os.cpu_count()} cores; load average at start {load}\n"
+        f"- Python {platform.python_version()}; {versions}"
+    )
+
+
+def _version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--output", type=Path, help="also write the report to this file")
+    parser.add_argument("--skip-package", action="store_true", help="do not build deployment.zip")
+    args = parser.parse_args()
+
+    started = time.monotonic()
+    rows: list[Row] = []
+    print("starting moto and SecantusDB (TLS + SCRAM), seeding 10,100 links and 2,000 documents…", flush=True)
+    from bench import stack
+
+    with stack.backends() as backends:
+        os.environ.update(backends.env())
+        from bench import coldstart, warm
+
+        h = warm.Harness(backends)
+        print("1. warm requests…", flush=True)
+        results = warm.warm_requests(h, rows)
+        print("2. encoding…", flush=True)
+        warm.encoding_speed(h, rows, results["find 1000"])
+        print("3. cold starts…", flush=True)
+        summary = coldstart.cold_starts(backends, rows)
+        print("4. scale and memory…", flush=True)
+        warm.scale(h, rows)
+        warm.memory(h, rows)
+        h.mongo.close()
+    if not args.skip_package:
+        print("5. package…", flush=True)
+        from bench import package
+
+        package.package_size(rows)
+
+    rows.sort(key=lambda r: r.section)
+    heavy = "; ".join(f"{name}: {', '.join(s['heavy']) or 'none'}" for name, s in summary.items())
+    report = (
+        f"{machine()}\n\n{table(rows)}\n\n"
+        f"Heavy modules each cold start imported — {heavy}.\n"
+        f"Run took {time.monotonic() - started:.0f} s.\n"
+    )
+    print("\n" + report)
+    if args.output:
+        args.output.write_text(report)
+    missed = [r.figure.strip() for r in rows if r.met is False]
+    print(f"targets missed: {', '.join(missed)}" if missed else "every target met")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
