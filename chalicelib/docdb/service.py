@@ -10,6 +10,9 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
+from bson.codec_options import CodecOptions
+from bson.raw_bson import RawBSONDocument
+
 from chalicelib import encoding
 from chalicelib.docdb.client import MAX_TIME_MS, DocdbConnection
 from chalicelib.docdb.query import FindSpec, UpdateSpec
@@ -18,13 +21,14 @@ from chalicelib.paging import decode_cursor, encode_cursor
 
 log = logging.getLogger(__name__)
 
+_RAW_DOCUMENTS = CodecOptions(document_class=RawBSONDocument)
 MAX_RESPONSE_BYTES = 5 * 1024 * 1024  # Lambda's synchronous response limit is 6 MB
 CURSOR_KIND = "docdb"
 
 
 @dataclass
 class Page:
-    body: bytes  # a JSON array, already encoded
+    body: bytes | bytearray  # a JSON array, already encoded
     next_token: str | None
     total: int | None
 
@@ -47,7 +51,10 @@ class CollectionService:
         offset = self._offset(spec, query_id)
 
         def operation(client: Any) -> Page:
-            coll = client[database][collection]
+            # Raw documents stay undecoded in the driver's batch; encode_page
+            # decodes each just before writing it, so a page of 1000 never holds
+            # 1000 decoded documents (several times their JSON) at once.
+            coll = client[database].get_collection(collection, codec_options=_RAW_DOCUMENTS)
             cursor = coll.find(
                 spec.filter,
                 spec.projection,
