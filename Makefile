@@ -17,6 +17,7 @@ run: $(STAMP)  ## serve the API on http://127.0.0.1:8000 with local backends
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 test: lint  ## lint, then the whole suite against real local servers
 	$(BIN)/python -m pytest

@@ -110,7 +110,7 @@ def error_details(event: Any, get_response: Any) -> Response:
 
 def _list_response(items: list[dict[str, str]], next_token: str | None) -> Response:
     request = app.current_request
-    headers = {}
+    headers: dict[str, str | list[str]] = {}
     if next_token:
         headers["Link"] = paging.next_link(web.request_path(request), web.query(request), next_token)
     return Response(body=items, headers=headers)
@@ -234,7 +234,7 @@ def docdb_request(database: str, collection: str) -> Response:
     from chalicelib import auth
     from chalicelib.docdb import query
 
-    request = app.current_request
+    request: Any = app.current_request
     query.check_namespace(database, collection)
     authorizer = (request.context or {}).get("authorizer") or {}
     if not auth.allowed(auth.parse_grants(authorizer.get("grants", "")), database, collection, request.method):

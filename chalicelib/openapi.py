@@ -187,7 +187,9 @@ def document() -> dict[str, Any]:
     }
 
     def collection_ops(params: list[dict[str, Any]], tag: str) -> dict[str, Any]:
-        ops = {"get": find, "post": insert, "put": insert, "patch": update, "delete": delete}
+        ops: dict[str, dict[str, Any]] = {
+            "get": find, "post": insert, "put": insert, "patch": update, "delete": delete
+        }
         return {
             "parameters": params,
             **{
