@@ -108,12 +108,13 @@ def error_details(event: Any, get_response: Any) -> Response:
     return response
 
 
-def _list_response(items: list[dict[str, str]], next_token: str | None) -> Response:
-    request = app.current_request
-    headers: dict[str, str | list[str]] = {}
+def _page_response(body: bytes | bytearray, next_token: str | None, headers: dict[str, str] | None = None) -> Response:
+    """A page of a list, with ``Link: <…>; rel="next"`` when more may follow."""
+    headers = dict(headers or {})
     if next_token:
+        request = app.current_request
         headers["Link"] = paging.next_link(web.request_path(request), web.query(request), next_token)
-    return Response(body=items, headers=headers)
+    return web.json_response(body, headers=headers)
 
 
 # --- links ------------------------------------------------------------------
@@ -139,7 +140,7 @@ def list_links() -> Response:
     """A page of links; ``Link: rel="next"`` when more may follow."""
     params = web.query(app.current_request)
     limit = paging.parse_limit(params.get("limit"))
-    return _list_response(*get_link_store().list(limit, params.get("next")))
+    return _page_response(*get_link_store().list(limit, params.get("next")))
 
 
 @app.route("/link/{link_id}", methods=["GET"], cors=True)
@@ -163,7 +164,7 @@ def list_movies() -> Response:
     """A page of favorite movies; ``Link: rel="next"`` when more may follow."""
     params = web.query(app.current_request)
     limit = paging.parse_limit(params.get("limit"))
-    return _list_response(*get_movie_store().list(limit, params.get("next")))
+    return _page_response(*get_movie_store().list(limit, params.get("next")))
 
 
 @app.route("/movies/{name}", methods=["GET"], cors=True)
@@ -246,12 +247,8 @@ def _find(request: Any, database: str, collection: str) -> Response:
     from chalicelib.docdb.query import FindSpec
 
     page = get_collection_service().find(database, collection, FindSpec.from_query(web.query(request)))
-    headers = {}
-    if page.next_token:
-        headers["Link"] = paging.next_link(web.request_path(request), web.query(request), page.next_token)
-    if page.total is not None:
-        headers["X-Total-Count"] = str(page.total)
-    return web.json_response(page.body, headers=headers)
+    total = {} if page.total is None else {"X-Total-Count": str(page.total)}
+    return _page_response(page.body, page.next_token, total)
 
 
 def _insert(request: Any, database: str, collection: str) -> Response:

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
-from chalicelib.errors import ConfigurationError, ServiceUnavailableError
+from chalicelib.errors import BadRequestError, ConfigurationError, ServiceUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,11 @@ def aws_errors(what: str, resource: str | None = None) -> Iterator[None]:
         if code in _THROTTLED:
             log.warning("%s%s throttled or failing after retries: %s", what, where, code)
             raise ServiceUnavailableError(f"{what} is busy; try again shortly") from None
+        if code == "ValidationException":
+            # What we checked is what DynamoDB checks, so this is rare: a key
+            # DynamoDB refuses (say, invalid UTF-16 from a path) is the caller's.
+            log.warning("%s%s refused a request: %s", what, where, exc.response.get("Error", {}).get("Message"))
+            raise BadRequestError(f"{what} refused the request as invalid") from None
         if code in _MISCONFIGURED:
             log.error("%s%s is misconfigured: %s", what, where, code)
             raise ConfigurationError(f"{what} is not available: {code}") from None

@@ -7,13 +7,14 @@ start for nothing it adds to strings.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from chalicelib.aws import aws_errors
 from chalicelib.errors import BadRequestError, NotFoundError
-from chalicelib.paging import decode_cursor, encode_cursor
+from chalicelib.paging import MAX_PAGE_BYTES, PageBuffer, decode_cursor, encode_cursor
 
-MAX_KEY_CHARS = 1024  # DynamoDB allows 2048 bytes of partition key; UTF-8 can take 2 a char
+MAX_KEY_BYTES = 2048  # DynamoDB's limit for a partition key, in UTF-8 bytes
 
 
 def to_item(fields: dict[str, str]) -> dict[str, dict[str, str]]:
@@ -40,22 +41,22 @@ class StringItemTable:
 
     def valid_key(self, key_value: str) -> bool:
         """Whether ``key_value`` could be a key here; others are 404 without a call."""
-        return 0 < len(key_value) <= MAX_KEY_CHARS
+        return 0 < len(key_value.encode("utf-8", "surrogatepass")) <= MAX_KEY_BYTES
 
     def get(self, key_value: str) -> dict[str, str]:
         if not self.valid_key(key_value):
-            raise NotFoundError(f"no {self.kind} {key_value!r}")
+            raise NotFoundError(f"no {self.kind} {key_value[:64]!r}")
         with self.errors():
             response = self._client.get_item(
                 TableName=self._table, Key=to_item({self.key: key_value}), ConsistentRead=True
             )
         if "Item" not in response:
-            raise NotFoundError(f"no {self.kind} {key_value!r}")
+            raise NotFoundError(f"no {self.kind} {key_value[:64]!r}")
         return from_item(response["Item"])
 
     def delete(self, key_value: str) -> None:
         if not self.valid_key(key_value):
-            raise NotFoundError(f"no {self.kind} {key_value!r}")
+            raise NotFoundError(f"no {self.kind} {key_value[:64]!r}")
         with self.errors():
             try:
                 self._client.delete_item(
@@ -65,31 +66,39 @@ class StringItemTable:
                     ExpressionAttributeNames={"#k": self.key},
                 )
             except self._client.exceptions.ConditionalCheckFailedException:
-                raise NotFoundError(f"no {self.kind} {key_value!r}") from None
+                raise NotFoundError(f"no {self.kind} {key_value[:64]!r}") from None
 
-    def list(self, limit: int, cursor: str | None) -> tuple[list[dict[str, str]], str | None]:
-        """Up to ``limit`` items and the cursor of the next page, if any.
+    def list(
+        self, limit: int, cursor: str | None, max_bytes: int = MAX_PAGE_BYTES
+    ) -> tuple[bytearray, str | None]:
+        """A JSON array of up to ``limit`` items, and the cursor of the next page.
 
         A scan page stops at 1 MB whatever ``Limit`` says, so this keeps
-        scanning until the page is full or the table ends; the cursor is
-        DynamoDB's own LastEvaluatedKey, so walking the cursors yields every
-        item exactly once.
+        scanning until the page is full or the table ends.  The cursor is a
+        key to start after (DynamoDB's LastEvaluatedKey, or the last item's
+        key when the page is cut short to stay within ``max_bytes``), so
+        walking the cursors yields every item exactly once.
         """
         start = self._start_key(cursor) if cursor is not None else None
-        items: list[dict[str, str]] = []
-        while len(items) < limit:
-            kwargs: dict[str, Any] = {"TableName": self._table, "Limit": limit - len(items)}
+        page = PageBuffer(max_bytes)
+        last: dict[str, str] | None = None
+        while page.count < limit:
+            kwargs: dict[str, Any] = {"TableName": self._table, "Limit": limit - page.count}
             if start is not None:
                 kwargs["ExclusiveStartKey"] = start
             with self.errors():
                 response = self._client.scan(**kwargs)
-            items.extend(from_item(item) for item in response.get("Items", ()))
+            for raw in response.get("Items", ()):
+                item = from_item(raw)
+                if not page.add(json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode()):
+                    assert last is not None  # an item is at most ~25 KB, far below the budget
+                    return page.body(), encode_cursor(self.kind, v=last[self.key])
+                last = item
             start = response.get("LastEvaluatedKey")
             if start is None:
-                break
-        if start is None:
-            return items, None
-        return items, encode_cursor(self.kind, v=from_item(start)[self.key])
+                return page.body(), None
+        assert start is not None  # the loop returns when the table ends
+        return page.body(), encode_cursor(self.kind, v=from_item(start)[self.key])
 
     def _start_key(self, cursor: str) -> dict[str, dict[str, str]]:
         value = decode_cursor(cursor, self.kind).get("v")

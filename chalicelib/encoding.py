@@ -19,10 +19,19 @@ from typing import Any
 
 import orjson
 from bson import Int64, ObjectId, decode, json_util
+from bson.codec_options import CodecOptions, DatetimeConversion
 from bson.errors import BSONError
 from bson.raw_bson import RawBSONDocument
 
+from chalicelib.paging import MAX_PAGE_BYTES, PageBuffer
+
 RELAXED = json_util.RELAXED_JSON_OPTIONS
+# How stored documents are decoded for a response: a date outside Python's
+# datetime range stays a DatetimeMS (written as {"$date": {"$numberLong"}}),
+# and invalid UTF-8 is replaced, so one odd document cannot break a page.
+_DECODE: CodecOptions[dict[str, Any]] = CodecOptions(
+    datetime_conversion=DatetimeConversion.DATETIME_AUTO, unicode_decode_error_handler="replace"
+)
 # Subclasses pass through too: bson's Code is a str and Int64 an int, and
 # orjson would otherwise write them as plain values.
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS
@@ -39,7 +48,7 @@ def _default(obj: Any) -> Any:
         if obj >= _EPOCH:
             return {"$date": obj.isoformat(timespec="milliseconds") + "Z"}
     if type(obj) is RawBSONDocument:
-        return decode(obj.raw)  # the default codec options, as the app's client has them
+        return decode(obj.raw, _DECODE)
     if isinstance(obj, dict):  # SON and other mappings
         return dict(obj)
     if isinstance(obj, Int64):
@@ -68,27 +77,17 @@ def loads(data: str | bytes) -> Any:
         raise ValueError(f"invalid Extended JSON: {exc}") from None
 
 
-def encode_page(documents: Iterable[Any], max_bytes: int) -> tuple[bytearray, int, bool]:
-    """A JSON array of ``documents`` no larger than ``max_bytes``.
+def encode_page(documents: Iterable[Any], max_bytes: int = MAX_PAGE_BYTES) -> tuple[bytearray, int, bool]:
+    """A JSON array of ``documents`` that stays within ``max_bytes`` in Lambda's response.
 
     Returns the body, how many documents it holds, and whether it was cut
-    short to stay under ``max_bytes``.  Each document is decoded (when raw)
-    and encoded once, straight onto the end of one buffer: no list of pieces,
-    no join, no second pass.
+    short.  Each document is decoded (when raw) and encoded once, straight
+    onto the end of one buffer: no list of pieces, no join, no second pass.
     """
-    out = bytearray(b"[")
-    count = 0
+    page = PageBuffer(max_bytes)
     for document in documents:
         if type(document) is RawBSONDocument:
-            document = decode(document.raw)
-        encoded = orjson.dumps(document, default=_default, option=_OPTIONS)
-        # What the body would be with this document and the closing bracket.
-        if len(out) + (1 if count else 0) + len(encoded) + 1 > max_bytes:
-            out += b"]"
-            return out, count, True
-        if count:
-            out += b","
-        out += encoded
-        count += 1
-    out += b"]"
-    return out, count, False
+            document = decode(document.raw, _DECODE)
+        if not page.add(orjson.dumps(document, default=_default, option=_OPTIONS)):
+            return page.body(), page.count, True
+    return page.body(), page.count, False

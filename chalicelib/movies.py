@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.dynamo import MAX_KEY_CHARS, StringItemTable, to_item
+from chalicelib.dynamo import MAX_KEY_BYTES, StringItemTable, to_item
 from chalicelib.errors import BadRequestError
 
 MAX_MOVIE_CHARS = 512
@@ -23,8 +23,8 @@ def validate_movie_body(body: Any) -> str:
 
 
 def check_name(name: str) -> str:
-    if not name or len(name) > MAX_KEY_CHARS:
-        raise BadRequestError(f"name must be 1 to {MAX_KEY_CHARS} characters")
+    if not name or len(name.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
+        raise BadRequestError(f"name must be 1 to {MAX_KEY_BYTES} bytes of UTF-8")
     return name
 
 

@@ -80,7 +80,7 @@ def document() -> dict[str, Any]:
     """The OpenAPI document (built once per container)."""
     from chalicelib import paging, web
     from chalicelib.docdb import query
-    from chalicelib.dynamo import MAX_KEY_CHARS
+    from chalicelib.dynamo import MAX_KEY_BYTES
     from chalicelib.links import MAX_URL_CHARS
     from chalicelib.movies import MAX_MOVIE_CHARS
 
@@ -106,8 +106,8 @@ def document() -> dict[str, Any]:
         {"type": "string", "minLength": 1, "maxLength": query.MAX_COLLECTION_NAME_BYTES, "pattern": r"^[^$./][^$/]*$"},
         f"collection name: 1 to {query.MAX_COLLECTION_NAME_BYTES} bytes, no $ or NUL, not starting with .",
     )
-    link_id = _path("link_id", {"type": "string", "minLength": 1, "maxLength": MAX_KEY_CHARS}, "a link id (uuid4)")
-    movie_name = _path("name", {"type": "string", "minLength": 1, "maxLength": MAX_KEY_CHARS}, "whose favorite")
+    link_id = _path("link_id", {"type": "string", "minLength": 1, "maxLength": 36}, "a link id (uuid4)")
+    movie_name = _path("name", {"type": "string", "minLength": 1, "maxLength": MAX_KEY_BYTES}, "whose favorite")
 
     find = {
         "summary": "Find documents",

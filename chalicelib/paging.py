@@ -19,6 +19,52 @@ from chalicelib.errors import BadRequestError
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 MAX_CURSOR_CHARS = 4096
+# Lambda's synchronous response limit is 6 MB, counted after the runtime has
+# written the response as JSON; a page stays under 5 MB of that.
+MAX_PAGE_BYTES = 5 * 1024 * 1024
+_ASCII = bytes(range(128))
+
+
+def lambda_size(encoded: bytes) -> int:
+    """An upper bound on what UTF-8 JSON ``encoded`` costs in Lambda's response.
+
+    The body travels as a JSON string inside the response object, which the
+    Python 3.11 runtime writes with ``ensure_ascii``: every quote and
+    backslash gains a backslash, and a non-ASCII character of n UTF-8 bytes
+    becomes one or two ``\\uXXXX`` escapes (at most 3n bytes).
+    """
+    return (
+        len(encoded)
+        + encoded.count(b'"')
+        + encoded.count(b"\\")
+        + 2 * len(encoded.translate(None, _ASCII))
+    )
+
+
+class PageBuffer:
+    """A JSON array built from already-encoded items, kept within a byte budget."""
+
+    def __init__(self, max_bytes: int = MAX_PAGE_BYTES) -> None:
+        self._out = bytearray(b"[")
+        self._size = 2  # the brackets
+        self._max = max_bytes
+        self.count = 0
+
+    def add(self, encoded: bytes) -> bool:
+        """Append ``encoded``; False (and nothing appended) if it would not fit."""
+        cost = lambda_size(encoded) + (1 if self.count else 0)
+        if self._size + cost > self._max:
+            return False
+        if self.count:
+            self._out += b","
+        self._out += encoded
+        self._size += cost
+        self.count += 1
+        return True
+
+    def body(self) -> bytearray:
+        self._out += b"]"
+        return self._out
 
 
 def parse_limit(raw: str | None, default: int = DEFAULT_LIMIT, maximum: int = MAX_LIMIT) -> int:
@@ -43,7 +89,7 @@ def decode_cursor(token: str, kind: str) -> dict[str, Any]:
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         data = json.loads(raw)
-    except (binascii.Error, ValueError):
+    except (binascii.Error, ValueError, RecursionError):  # "[[[[…" nests past the parser
         raise invalid from None
     if not isinstance(data, dict) or data.pop("k", None) != kind:
         raise invalid

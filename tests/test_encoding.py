@@ -8,10 +8,24 @@ import re
 import uuid
 
 import pytest
-from bson import Binary, Code, DBRef, Decimal128, Int64, MaxKey, MinKey, ObjectId, Regex, Timestamp, json_util
+from bson import (
+    Binary,
+    Code,
+    DatetimeMS,
+    DBRef,
+    Decimal128,
+    Int64,
+    MaxKey,
+    MinKey,
+    ObjectId,
+    Regex,
+    Timestamp,
+    json_util,
+)
 from bson.son import SON
 
 from chalicelib import encoding
+from chalicelib.paging import lambda_size
 
 RELAXED = json_util.RELAXED_JSON_OPTIONS
 
@@ -97,10 +111,30 @@ def test_raw_documents_encode_like_decoded_ones():
 
 
 def test_page_fits_exactly_at_the_limit():
-    docs = [{"n": i} for i in range(3)]
+    docs = [{"n": i, "s": 'quote " and é'} for i in range(3)]
     full, _, _ = encoding.encode_page(iter(docs), 10_000)
-    assert encoding.encode_page(iter(docs), len(full)) == (full, 3, False)
-    assert encoding.encode_page(iter(docs), len(full) - 1)[1:] == (2, True)
+    budget = lambda_size(bytes(full))  # what the page costs once Lambda escapes it
+    assert budget > len(full)
+    assert encoding.encode_page(iter(docs), budget) == (full, 3, False)
+    assert encoding.encode_page(iter(docs), budget - 1)[1:] == (2, True)
+
+
+def test_lambda_size_bounds_what_the_runtime_writes():
+    for text in ["plain", 'a "quoted" \\ path', "é", "日本語", "\U0001f600", "\n\t"]:
+        body = json.dumps({"v": text}, ensure_ascii=False).encode()
+        # The Python 3.11 runtime writes the response, body included, with ensure_ascii.
+        written = len(json.dumps(body.decode())) - 2
+        assert written <= lambda_size(body)
+
+
+def test_out_of_range_dates_and_bad_utf8_do_not_break_a_page():
+    from bson import encode
+    from bson.raw_bson import RawBSONDocument
+
+    raw = RawBSONDocument(encode({"d": DatetimeMS(2**62)}))
+    page, count, _ = encoding.encode_page(iter([raw]), 10_000)
+    assert count == 1
+    assert json.loads(page) == [{"d": {"$date": {"$numberLong": str(2**62)}}}]
 
 
 @pytest.mark.parametrize(

@@ -61,7 +61,14 @@ def test_list_movies_walks_every_movie_once(client):
     assert all(i["favorite_movie"] == "Heat" for i in items)
 
 
-def test_name_too_long_is_404_on_get_and_400_on_put(client):
-    name = "n" * 1025
+@pytest.mark.parametrize("name", ["n" * 2049, "\U0001f600" * 513], ids=["ascii", "emoji"])
+def test_name_over_2048_utf8_bytes_is_404_on_get_and_400_on_put(client, name):
     assert get(client, f"/movies/{name}").status_code == 404
+    assert send(client, "DELETE", f"/movies/{name}").status_code == 404
     assert send(client, "PUT", f"/movies/{name}", {"favorite_movie": "Heat"}).status_code == 400
+
+
+def test_name_of_2048_utf8_bytes_is_accepted(client):
+    name = "\U0001f600" * 512
+    assert send(client, "PUT", f"/movies/{name}", {"favorite_movie": "Heat"}).status_code == 200
+    assert body(get(client, f"/movies/{name}"))["name"] == name

@@ -91,3 +91,31 @@ def test_cursor_of_another_list_is_400(client):
 
 def test_cursor_not_a_link_id_is_400(client):
     assert get(client, "/link", {"next": encode_cursor("link", v="sander")}).status_code == 400
+
+
+def test_cursor_nested_past_the_parser_is_400(client):
+    token = base64.urlsafe_b64encode(b"[" * 1100).decode().rstrip("=")
+    assert get(client, "/link", {"next": token}).status_code == 400
+    assert get(client, "/movies", {"next": token}).status_code == 400
+
+
+def test_page_is_cut_before_lambda_response_limit_and_walk_continues(client, empty_tables):
+    """300 links of 2,000 emoji: ~24 KB each once Lambda's runtime escapes them."""
+    url = "https://example.com/" + "\U0001f600" * 2000
+    ids = []
+    for _batch in range(12):
+        batch = []
+        for _ in range(25):
+            link_id = str(uuid.uuid4())
+            ids.append(link_id)
+            batch.append({"PutRequest": {"Item": {"link_id": {"S": link_id}, "link": {"S": url}}}})
+        empty_tables.dynamodb.batch_write_item(RequestItems={"links": batch})
+    response = get(client, "/link", {"limit": 1000})
+    page = body(response)
+    escaped = len(json.dumps(response.body.decode()))  # as the Python 3.11 runtime writes it
+    assert 0 < len(page) < 300
+    assert escaped <= 5 * 1024 * 1024
+    assert next_url(response) is not None
+    items, _ = walk(client, "/link?limit=1000")
+    assert sorted(i["link_id"] for i in items) == sorted(ids)
+    assert all(i["link"] == url for i in items)
