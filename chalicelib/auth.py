@@ -108,6 +108,9 @@ class Grant:
         database, slash, collection = names.partition("/")
         if not sep or not slash or access not in ("r", "rw") or not database or not collection:
             raise ValueError(f"grant {text!r} is not database/collection:r or :rw")
+        if "," in names or any(c.isspace() for c in names):
+            # Grants reach the views comma-joined: a comma in a name would split it.
+            raise ValueError(f"grant {text!r} has a comma or white space in a name")
         return cls(database, collection, access == "rw")
 
     def covers(self, database: str, collection: str, method: str) -> bool:
@@ -149,7 +152,7 @@ class UserDirectory:
         # Keyed by an HMAC of the header under a per-process key, so the cache
         # never holds a password in a form that could be read back.
         self._cache_key = os.urandom(32)
-        self._verified: dict[bytes, tuple[float, str, str]] = {}
+        self._verified: dict[bytes, tuple[float, str, str, object]] = {}
         self._lock = threading.Lock()
         self._dummy_hash: str | None = None
 
@@ -160,20 +163,23 @@ class UserDirectory:
             return None
         assert header is not None
         key = hmac.new(self._cache_key, header.encode(), hashlib.sha256).digest()
+        # The loader returns the same object until it re-reads the secret, so a
+        # cached success never outlives the secret read it was checked against.
+        secret = self._load_users()
         now = self._clock()
         hit = self._verified.get(key)
-        if hit is not None and hit[0] > now:
+        if hit is not None and hit[0] > now and hit[3] is secret:
             return hit[1], hit[2]
-        result = self._check(*credentials)
+        result = self._check(secret, *credentials)
         if result is not None:
             with self._lock:
                 if len(self._verified) > 10_000:
                     self._verified.clear()
-                self._verified[key] = (now + self._cache_seconds, *result)
+                self._verified[key] = (now + self._cache_seconds, *result, secret)
         return result
 
-    def _check(self, user: str, password: str) -> tuple[str, str] | None:
-        users = self._load_users().get("users")
+    def _check(self, secret: dict[str, Any], user: str, password: str) -> tuple[str, str] | None:
+        users = secret.get("users")
         entry = users.get(user) if isinstance(users, dict) else None
         if not isinstance(entry, dict) or not isinstance(entry.get("password"), str):
             verify_password(password, self._dummy())  # same cost as a wrong password
@@ -182,8 +188,12 @@ class UserDirectory:
             if not verify_password(password, entry["password"]):
                 return None
             grants = [str(Grant.parse(g)) for g in entry.get("grants", [])]
-        except (InvalidHashError, ValueError, TypeError, AttributeError):
-            log.error("the users secret has a malformed entry for %r", user)
+        except InvalidHashError:
+            log.error("the users secret has a malformed password hash for %r", user)
+            verify_password(password, self._dummy())  # no cheaper than a wrong password
+            return None
+        except (ValueError, TypeError, AttributeError):
+            log.error("the users secret has malformed grants for %r", user)
             return None
         return user, ",".join(grants)
 

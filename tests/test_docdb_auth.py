@@ -181,36 +181,79 @@ def test_malformed_grant_is_refused(text):
         Grant.parse(text)
 
 
-def _directory(users, calls):
-    def load():
-        calls.append(1)
-        return {"users": users}
+class Secret:
+    """Stands in for the TTL-cached loader: the same object until it is re-read."""
 
-    return UserDirectory(load, cache_seconds=60)
+    def __init__(self, users):
+        self.value = {"users": users}
+
+    def __call__(self):
+        return self.value
+
+    def reread(self, users):
+        self.value = {"users": users}
 
 
-def test_successful_check_is_cached():
-    calls: list[int] = []
-    directory = _directory({"u": {"password": hash_password("p"), "grants": ["a/b:r"]}}, calls)
+def _scrypt_runs(monkeypatch):
+    import chalicelib.auth as auth
+
+    runs: list[int] = []
+    real = auth._scrypt
+
+    def counting(*args):
+        runs.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(auth, "_scrypt", counting)
+    return runs
+
+
+def test_successful_check_is_cached(monkeypatch):
+    directory = UserDirectory(Secret({"u": {"password": hash_password("p"), "grants": ["a/b:r"]}}), 60)
+    runs = _scrypt_runs(monkeypatch)
     header = "Basic " + base64.b64encode(b"u:p").decode()
     assert directory.authenticate(header) == ("u", "a/b:r")
     assert directory.authenticate(header) == ("u", "a/b:r")
-    assert len(calls) == 1
+    assert len(runs) == 1
 
 
-def test_failed_check_is_not_cached():
-    calls: list[int] = []
-    directory = _directory({"u": {"password": hash_password("p"), "grants": []}}, calls)
+def test_failed_check_is_not_cached(monkeypatch):
+    directory = UserDirectory(Secret({"u": {"password": hash_password("p"), "grants": []}}), 60)
+    runs = _scrypt_runs(monkeypatch)
     header = "Basic " + base64.b64encode(b"u:wrong").decode()
     assert directory.authenticate(header) is None
     assert directory.authenticate(header) is None
-    assert len(calls) == 2
+    assert len(runs) == 2
+
+
+def test_cached_success_ends_when_the_secret_is_reread():
+    secret = Secret({"u": {"password": hash_password("p"), "grants": []}})
+    directory = UserDirectory(secret, 3600)
+    header = "Basic " + base64.b64encode(b"u:p").decode()
+    assert directory.authenticate(header) is not None
+    secret.reread({"u": {"password": hash_password("changed"), "grants": []}})
+    assert directory.authenticate(header) is None
+    secret.reread({})
+    assert directory.authenticate(header) is None
+
+
+def test_malformed_hash_costs_a_scrypt_run_and_refuses(monkeypatch):
+    directory = UserDirectory(Secret({"u": {"password": "plain-text", "grants": []}}), 60)
+    directory.authenticate("Basic " + base64.b64encode(b"nobody:x").decode())  # builds the dummy hash
+    runs = _scrypt_runs(monkeypatch)
+    assert directory.authenticate("Basic " + base64.b64encode(b"u:plain-text").decode()) is None
+    assert len(runs) == 1
+
+
+def test_grant_with_a_comma_in_a_name_is_refused():
+    with pytest.raises(ValueError):
+        Grant.parse("db/c,*/*:r")
 
 
 def test_unknown_user_runs_the_same_scrypt_as_a_wrong_password(monkeypatch):
     import chalicelib.auth as auth
 
-    directory = _directory({"u": {"password": hash_password("p"), "grants": []}}, [])
+    directory = UserDirectory(Secret({"u": {"password": hash_password("p"), "grants": []}}), 60)
     runs: list[tuple[int, int, int, int]] = []
     real = auth._scrypt
 
