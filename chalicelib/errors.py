@@ -21,10 +21,6 @@ class PayloadTooLargeError(ChaliceViewError):
     STATUS_CODE = 413
 
 
-class UnsupportedMediaTypeError(ChaliceViewError):
-    STATUS_CODE = 415
-
-
 class ServiceUnavailableError(ChaliceViewError):
     """A backend is unreachable, throttling, or misconfigured: try again later."""
 

@@ -88,7 +88,9 @@ def reset_app() -> None:
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     home = tmp_path_factory.mktemp("local")
-    with local_stack.backends(home, local_stack.free_port(), local_stack.free_port()) as (moto, secantus):
+    # Test commands on: fault tests arm the server's failCommand failpoint.
+    ports = (local_stack.free_port(), local_stack.free_port())
+    with local_stack.backends(home, *ports, secantus_args=["--enable-test-commands"]) as (moto, secantus):
         os.environ.update(local_stack.aws_env(moto.endpoint))
         os.environ["DOCDB_CA_FILE"] = str(secantus.ca_file)
         stack = Stack(moto, secantus)

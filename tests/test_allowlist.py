@@ -241,8 +241,16 @@ def test_nested_repetition_is_refused(atom, inner, outer, group):
         query.as_filter({"a": Regex(pattern)})
 
 
+@pytest.mark.parametrize("pattern", ["(a|aa)+$", "(a|a)*b", "^(x|y|xy){2,}$", "((a|b)c)+"])
+def test_unbounded_repeat_of_an_alternation_is_refused(pattern):
+    assert allowlist.nested_quantifier(pattern)
+    with pytest.raises(BadRequestError, match="alternation"):
+        query.as_filter({"a": {"$regex": pattern}})
+
+
 @pytest.mark.parametrize(
-    "pattern", ["^abc", "a+b*c?", "(ab)+", "[a-z]+@[a-z]+\\.com", "(a|b){2}", "\\(a+\\)+", "[(]+)+", "(a+?)"]
+    "pattern",
+    ["^abc", "a+b*c?", "(ab)+", "[a-z]+@[a-z]+\\.com", "(a|b){2}", "\\(a+\\)+", "[(]+)+", "(a+?)", "(a|b)", "a|b+"],
 )
 def test_ordinary_patterns_pass(pattern):
     assert not allowlist.nested_quantifier(pattern)

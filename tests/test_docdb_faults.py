@@ -110,3 +110,21 @@ def test_users_secret_unreadable_is_503_from_the_authorizer(client, stack, fresh
     response = get(client, "/docdb/blog/test", headers=ADMIN)
     assert response.status_code == 503
     assert json.loads(response.body) == {"message": "credentials cannot be checked right now"}
+
+
+def test_write_stopped_at_the_servers_time_limit_is_503_not_success(client, stack, collection):
+    insert = send(client, "POST", f"/docdb/blog/{collection}", [{"n": i} for i in range(3)], ADMIN)
+    assert insert.status_code == 201
+    stack.mongo.admin.command(
+        "configureFailPoint", "failCommand", mode={"times": 1},
+        data={"failCommands": ["update"], "errorCode": 50},
+    )  # fmt: skip
+    try:
+        response = send(
+            client, "PATCH", f"/docdb/blog/{collection}", {"filter": {"n": {"$gte": 0}}, "update": {"$inc": {"n": 1}}},
+            ADMIN,
+        )  # fmt: skip
+    finally:
+        stack.mongo.admin.command("configureFailPoint", "failCommand", mode="off")
+    assert response.status_code == 503
+    assert "may or may not" in body(response)["Message"]

@@ -232,9 +232,11 @@ def _pick_port(name: str, default: int) -> int:
 
 
 @contextlib.contextmanager
-def backends(home: Path, moto_port: int, docdb_port: int) -> Iterator[tuple[Moto, Secantus]]:
+def backends(
+    home: Path, moto_port: int, docdb_port: int, secantus_args: list[str] | None = None
+) -> Iterator[tuple[Moto, Secantus]]:
     moto = Moto(moto_port).start()
-    secantus = Secantus(home, docdb_port)
+    secantus = Secantus(home, docdb_port, extra_args=list(secantus_args or []))
     try:
         secantus.start()
         yield moto, secantus

@@ -220,14 +220,18 @@ def check_update_pipeline(stages: list[Any]) -> None:
 
 
 def nested_quantifier(pattern: str) -> bool:
-    """Whether ``pattern`` repeats a group that itself repeats, e.g. ``(a+)+``.
+    """Whether ``pattern`` repeats a group that itself repeats, e.g. ``(a+)+``,
+    or repeats an alternation without bound, e.g. ``(a|aa)+``.
 
     Such patterns backtrack exponentially on a near miss.  A small scanner
     rather than a full parser: it knows escapes, character classes, groups
-    and quantifiers, which is all the shape takes.
+    and quantifiers, which is all the shape takes.  (A bounded repeat of an
+    alternation, ``(a|b){2}``, is harmless and passes.)
     """
     stack = [False]  # per open group: does it hold a repetition?
+    alternations = [False]  # per open group: does it hold a "|"?
     last_group_repeats = False  # the atom just before: a group that repeats
+    last_group_alternates = False  # the atom just before: a group with a "|"
     after_quantifier = False
     i = 0
     while i < len(pattern):
@@ -237,12 +241,14 @@ def nested_quantifier(pattern: str) -> bool:
             if not after_quantifier:  # a second quantifier only makes the first lazy or possessive
                 if repeat and last_group_repeats:
                     return True
+                if last_group_alternates and _unbounded(pattern[i : i + width]):
+                    return True
                 stack[-1] = stack[-1] or repeat
-            after_quantifier, last_group_repeats = True, False
+            after_quantifier, last_group_repeats, last_group_alternates = True, False, False
             i += width
             continue
         after_quantifier = False
-        last_group_repeats = False
+        last_group_repeats = last_group_alternates = False
         if char == "\\":
             i += 2
             continue
@@ -251,14 +257,23 @@ def nested_quantifier(pattern: str) -> bool:
             continue
         if char == "(":
             stack.append(False)
+            alternations.append(False)
             if pattern.startswith("?", i + 1):
                 i += 1  # (?:…), (?=…), (?i): the ? is not a quantifier
+        elif char == "|":
+            alternations[-1] = True
         elif char == ")" and len(stack) > 1:
             inner = stack.pop()
             stack[-1] = stack[-1] or inner
             last_group_repeats = inner
+            last_group_alternates = alternations.pop()
+            alternations[-1] = alternations[-1] or last_group_alternates
         i += 1
     return False
+
+
+def _unbounded(quantifier: str) -> bool:
+    return quantifier[0] in "*+" or (quantifier.startswith("{") and quantifier.rstrip("}").endswith(","))
 
 
 def _quantifier_at(pattern: str, i: int) -> tuple[bool, int]:
@@ -378,6 +393,6 @@ def _check_pattern(pattern: Any, where: str) -> None:
         )
     if nested_quantifier(pattern):
         raise BadRequestError(
-            f"{where} repeats a group that itself repeats ({pattern[:60]!r}), which can take exponential "
-            "time; rewrite it without nested quantifiers"
+            f"{where} repeats a group that itself repeats, or repeats an alternation without bound "
+            f"({pattern[:60]!r}), which can take exponential time; rewrite it without nested quantifiers"
         )

@@ -15,6 +15,7 @@ from bson import Code
 
 from chalicelib import encoding, paging
 from chalicelib.docdb import allowlist
+from chalicelib.docdb.allowlist import MAX_DEPTH
 from chalicelib.errors import BadRequestError, ForbiddenError
 
 MAX_DB_NAME_BYTES = 63
@@ -22,7 +23,6 @@ MAX_COLLECTION_NAME_BYTES = 120
 MAX_DOCUMENTS_PER_INSERT = 1000
 MAX_SKIP = 2**31 - 1
 MAX_SORT_KEYS = 32
-MAX_DEPTH = 100  # BSON nests at most 100 levels; deeper JSON is refused up front
 RESERVED_DATABASES = frozenset({"admin", "config", "local"})
 _DB_NAME_FORBIDDEN = set('/\\. "$*<>:|?\0')
 

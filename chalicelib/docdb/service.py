@@ -17,12 +17,11 @@ from chalicelib import encoding
 from chalicelib.docdb.client import MAX_TIME_MS, DocdbConnection
 from chalicelib.docdb.query import FindSpec, UpdateSpec
 from chalicelib.errors import BadRequestError, ConflictError, ServiceUnavailableError
-from chalicelib.paging import decode_cursor, encode_cursor
+from chalicelib.paging import MAX_PAGE_BYTES, decode_cursor, encode_cursor
 
 log = logging.getLogger(__name__)
 
 _RAW_DOCUMENTS = CodecOptions(document_class=RawBSONDocument)
-MAX_RESPONSE_BYTES = 5 * 1024 * 1024  # Lambda's synchronous response limit is 6 MB
 CURSOR_KIND = "docdb"
 
 
@@ -36,7 +35,7 @@ class Page:
 class CollectionService:
     """Runs each request as one driver call on ``database.collection``."""
 
-    def __init__(self, connection: DocdbConnection, max_response_bytes: int = MAX_RESPONSE_BYTES) -> None:
+    def __init__(self, connection: DocdbConnection, max_response_bytes: int = MAX_PAGE_BYTES) -> None:
         self._connection = connection
         self._max_bytes = max_response_bytes
 
@@ -168,7 +167,12 @@ def _lost_write(what: str, advice: str) -> Iterator[None]:
     nothing was sent (no server selected, no connection from the pool) the
     error passes through as the database being unreachable.
     """
-    from pymongo.errors import ConnectionFailure, ServerSelectionTimeoutError, WaitQueueTimeoutError
+    from pymongo.errors import (
+        ConnectionFailure,
+        ExecutionTimeout,
+        ServerSelectionTimeoutError,
+        WaitQueueTimeoutError,
+    )
 
     try:
         yield
@@ -177,6 +181,11 @@ def _lost_write(what: str, advice: str) -> Iterator[None]:
     except ConnectionFailure as exc:
         log.warning("connection lost during a %s, outcome unknown: %s", what, type(exc).__name__)
         raise ServiceUnavailableError(f"the connection to the database was lost during the {what}; {advice}") from None
+    except ExecutionTimeout:
+        # The server stopped the command at its time limit: a multi-document
+        # write may have been applied in part.
+        log.warning("a %s ran out of time on the server, outcome unknown", what)
+        raise ServiceUnavailableError(f"the {what} ran out of time on the database; {advice}") from None
 
 
 def _query_id(database: str, collection: str, *parts: Any) -> str:
