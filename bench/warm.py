@@ -163,7 +163,7 @@ def encoding_speed(h: Harness, rows: list[Row], find1000: Pair) -> None:
     from bson import json_util
 
     from chalicelib import encoding
-    from chalicelib.docdb.service import MAX_RESPONSE_BYTES
+    from chalicelib.paging import MAX_PAGE_BYTES
 
     docs = documents(1000, seed=9)
     relaxed = json_util.RELAXED_JSON_OPTIONS
@@ -180,7 +180,7 @@ def encoding_speed(h: Harness, rows: list[Row], find1000: Pair) -> None:
 
     # The page the find-1000 request returns, encoded the way the service encodes it.
     page = list(h.docs.find({}, sort=[("_id", 1)], limit=1000))
-    alone = median_ms(lambda: encoding.encode_page(iter(page), MAX_RESPONSE_BYTES), reps=30)
+    alone = median_ms(lambda: encoding.encode_page(iter(page), MAX_PAGE_BYTES), reps=30)
     limit = TARGET_FIND1000_X_ENCODING * alone
     rows.append(Row("1", "find 1000 overhead vs encoding alone", f"+{_ms(find1000.diff)}", _ms(alone) + " (encode)",
                     f"{find1000.diff / alone:.2f}×", f"≤ {TARGET_FIND1000_X_ENCODING:g}× encoding",
