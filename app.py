@@ -274,7 +274,7 @@ def _delete(request: Any, database: str, collection: str) -> Response:
     from chalicelib.docdb.query import delete_filter, parse_flag
 
     params = web.query(request)
-    body = web.json_body(request, encoding.loads) if web.raw_body(request).strip() else None
+    body = web.json_body(request, encoding.loads, required=False)
     flt = delete_filter(body, params.get("filter"), parse_flag(params.get("all"), "all"))
     return web.json_response(encoding.dumps(get_collection_service().delete(database, collection, flt)))
 

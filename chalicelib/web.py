@@ -21,10 +21,12 @@ def raw_body(request: Any) -> bytes:
     return body
 
 
-def json_body(request: Any, loads: Callable[[bytes], Any] = json.loads) -> Any:
-    """The request's JSON body, parsed with ``loads``, or a 400/413."""
+def json_body(request: Any, loads: Callable[[bytes], Any] = json.loads, required: bool = True) -> Any:
+    """The request's JSON body, parsed with ``loads``, or a 400/413 (None if absent and not required)."""
     body = raw_body(request)
     if not body.strip():
+        if not required:
+            return None
         raise BadRequestError("a JSON body is required")
     try:
         return loads(body)

@@ -166,6 +166,11 @@ def check_filter(value: Any, name: str = "filter") -> None:
     _walk(value, QUERY, name, 0)
 
 
+def check_document(value: dict[str, Any], where: str) -> None:
+    """A document to store: plain values at every depth, no operators, no JavaScript."""
+    _walk(value, LITERAL, where, 0)
+
+
 def check_projection(value: dict[str, Any]) -> None:
     for key, spec in value.items():
         _check_key(key, "projection")

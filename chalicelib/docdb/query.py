@@ -11,11 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bson import Code
-
 from chalicelib import encoding, paging
 from chalicelib.docdb import allowlist
-from chalicelib.docdb.allowlist import MAX_DEPTH
 from chalicelib.errors import BadRequestError, ForbiddenError
 
 MAX_DB_NAME_BYTES = 63
@@ -131,28 +128,8 @@ def check_document(document: Any, where: str = "document") -> dict[str, Any]:
     """A document to insert: an object whose keys are field names at every depth."""
     if not isinstance(document, dict):
         raise BadRequestError(f"{where} must be a JSON object")
-    _check_keys(document, where, 0)
+    allowlist.check_document(document, where)
     return document
-
-
-def _check_keys(value: Any, where: str, depth: int) -> None:
-    if depth > MAX_DEPTH:
-        raise BadRequestError(f"{where} nests deeper than {MAX_DEPTH} levels")
-    if isinstance(value, Code):
-        raise BadRequestError(f"{where} holds JavaScript ($code), which this API never stores")
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if not isinstance(key, str) or key.startswith("$") or "\0" in key:
-                raise BadRequestError(f"{where} has a field name {key!r}: names may not start with $ or hold NUL")
-            allowlist.check_text(key, where)
-            _check_keys(item, where, depth + 1)
-    elif isinstance(value, list):
-        for item in value:
-            _check_keys(item, where, depth + 1)
-    elif isinstance(value, str):
-        allowlist.check_text(value, where)
-    elif isinstance(value, int):
-        allowlist.check_integer(value, where)
 
 
 def parse_documents(body: Any) -> tuple[list[dict[str, Any]], bool]:
