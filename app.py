@@ -6,79 +6,119 @@ and thin routes that hand each request to one service call.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from typing import Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from chalice import AuthResponse, Chalice, Response
+from chalice.app import Request
 
 from chalicelib import errors, paging, web
 from chalicelib.settings import Settings
 
+if TYPE_CHECKING:
+    # Types only: each getter imports its module on first use, so a cold
+    # request pays only for the backend it touches (botocore for the tables,
+    # pymongo and bson for DocumentDB; see tests/unit/test_cold_imports.py).
+    from chalicelib.auth import UserDirectory
+    from chalicelib.docdb.service import CollectionService
+    from chalicelib.secrets import SecretsLoader
+    from chalicelib.tables.links import LinkStore
+    from chalicelib.tables.movies import MovieStore
+
 app = Chalice(app_name="docdb-rest")
 app.log.setLevel(logging.INFO)
-
-# --- getters: built on first use, reused for the life of the container -------
-
-_SETTINGS: Settings | None = None
-_LINKS: Any = None
-_MOVIES: Any = None
-_SECRETS: Any = None
-_USERS: Any = None
-_COLLECTIONS: Any = None
 
 AUTHORIZER_TTL_SECONDS = 300
 
 
+# --- dependencies: built on first use, reused for the life of the container ---
+
+
+class Dependencies:
+    """Everything the routes use, each built by its getter below on first use.
+
+    The one place that holds built clients: tests swap one in with
+    :meth:`override` and forget them all with :meth:`reset`, as a new Lambda
+    container would.
+    """
+
+    def __init__(self) -> None:
+        self.settings: Settings | None = None
+        self.links: LinkStore | None = None
+        self.movies: MovieStore | None = None
+        self.secrets: SecretsLoader | None = None
+        self.users: UserDirectory | None = None
+        self.collections: CollectionService | None = None
+
+    def reset(self) -> None:
+        """Forget every built dependency, closing the database client."""
+        if self.collections is not None:
+            self.collections.close()
+        vars(self).update(dict.fromkeys(vars(self)))
+
+    @contextlib.contextmanager
+    def override(self, **built: Any) -> Iterator[None]:
+        """Use ``built`` (``links=…``, ``collections=…``) for a while, then go back."""
+        unknown = set(built) - set(vars(self))
+        if unknown:
+            raise TypeError(f"no such dependencies: {', '.join(sorted(unknown))}")
+        saved = {name: getattr(self, name) for name in built}
+        vars(self).update(built)
+        try:
+            yield
+        finally:
+            vars(self).update(saved)
+
+
+deps = Dependencies()
+
+
 def get_settings() -> Settings:
-    global _SETTINGS
-    if _SETTINGS is None:
-        _SETTINGS = Settings.from_env()
-    return _SETTINGS
+    if deps.settings is None:
+        deps.settings = Settings.from_env()
+    return deps.settings
 
 
-def get_link_store() -> Any:
-    global _LINKS
-    if _LINKS is None:
+def get_link_store() -> LinkStore:
+    if deps.links is None:
         from chalicelib.aws import client
-        from chalicelib.links import LinkStore
+        from chalicelib.tables.links import LinkStore
 
-        _LINKS = LinkStore(client("dynamodb"), get_settings().require("links_table"))
-    return _LINKS
+        deps.links = LinkStore(client("dynamodb"), get_settings().require("links_table"))
+    return deps.links
 
 
-def get_movie_store() -> Any:
-    global _MOVIES
-    if _MOVIES is None:
+def get_movie_store() -> MovieStore:
+    if deps.movies is None:
         from chalicelib.aws import client
-        from chalicelib.movies import MovieStore
+        from chalicelib.tables.movies import MovieStore
 
-        _MOVIES = MovieStore(client("dynamodb"), get_settings().require("movies_table"))
-    return _MOVIES
+        deps.movies = MovieStore(client("dynamodb"), get_settings().require("movies_table"))
+    return deps.movies
 
 
-def get_secrets() -> Any:
-    global _SECRETS
-    if _SECRETS is None:
+def get_secrets() -> SecretsLoader:
+    if deps.secrets is None:
         from chalicelib.aws import client
         from chalicelib.secrets import SecretsLoader
 
-        _SECRETS = SecretsLoader(lambda: client("secretsmanager"), get_settings().secret_ttl_seconds)
-    return _SECRETS
+        deps.secrets = SecretsLoader(lambda: client("secretsmanager"), get_settings().secret_ttl_seconds)
+    return deps.secrets
 
 
-def get_user_directory() -> Any:
-    global _USERS
-    if _USERS is None:
+def get_user_directory() -> UserDirectory:
+    if deps.users is None:
         from chalicelib.auth import UserDirectory
 
         secret_id = get_settings().require("api_users_secret_id")
-        _USERS = UserDirectory(lambda: get_secrets().get_json(secret_id), AUTHORIZER_TTL_SECONDS)
-    return _USERS
+        deps.users = UserDirectory(lambda: get_secrets().get_json(secret_id), AUTHORIZER_TTL_SECONDS)
+    return deps.users
 
 
-def get_collection_service() -> Any:
-    global _COLLECTIONS
-    if _COLLECTIONS is None:
+def get_collection_service() -> CollectionService:
+    if deps.collections is None:
         from chalicelib.docdb.client import DocdbConnection
         from chalicelib.docdb.service import CollectionService
 
@@ -86,11 +126,17 @@ def get_collection_service() -> Any:
         connection = DocdbConnection(
             get_secrets(), settings.require("docdb_secret_id"), settings.docdb_ca_file, settings.docdb_pool_size
         )
-        _COLLECTIONS = CollectionService(connection)
-    return _COLLECTIONS
+        deps.collections = CollectionService(connection)
+    return deps.collections
 
 
 # --- cross-cutting ----------------------------------------------------------
+
+
+def _request() -> Request:
+    """The request being served (Chalice sets it before calling a route)."""
+    assert app.current_request is not None
+    return app.current_request
 
 
 @app.middleware("http")
@@ -108,39 +154,30 @@ def error_details(event: Any, get_response: Any) -> Response:
     return response
 
 
-def _page_response(body: bytes | bytearray, next_token: str | None, headers: dict[str, str] | None = None) -> Response:
-    """A page of a list, with ``Link: <…>; rel="next"`` when more may follow."""
-    headers = dict(headers or {})
-    if next_token:
-        request = app.current_request
-        headers["Link"] = paging.next_link(web.request_path(request), web.query(request), next_token)
-    return web.json_response(body, headers=headers)
-
-
 # --- links ------------------------------------------------------------------
 
 
 @app.route("/link", methods=["POST"], cors=True)
 def create_link() -> Response:
     """Store a URL; 201 with its new id and a Location header."""
-    from chalicelib.links import validate_link_body
+    from chalicelib.tables.links import validate_link_body
 
-    url = validate_link_body(web.json_body(app.current_request))
+    url = validate_link_body(web.json_body(_request()))
     item = get_link_store().create(url)
     return Response(
         body={"link_id": item["link_id"]},
         status_code=201,
         # Relative to the request path, so it carries API Gateway's stage prefix.
-        headers={"Location": f"{web.request_path(app.current_request)}/{item['link_id']}"},
+        headers={"Location": f"{web.request_path(_request())}/{item['link_id']}"},
     )
 
 
 @app.route("/link", methods=["GET"], cors=True)
 def list_links() -> Response:
     """A page of links; ``Link: rel="next"`` when more may follow."""
-    params = web.query(app.current_request)
+    params = web.query(_request())
     limit = paging.parse_limit(params.get("limit"))
-    return _page_response(*get_link_store().list(limit, params.get("next")))
+    return web.page_response(_request(), *get_link_store().list(limit, params.get("next")))
 
 
 @app.route("/link/{link_id}", methods=["GET"], cors=True)
@@ -162,9 +199,9 @@ def delete_link(link_id: str) -> Response:
 @app.route("/movies", methods=["GET"], cors=True)
 def list_movies() -> Response:
     """A page of favorite movies; ``Link: rel="next"`` when more may follow."""
-    params = web.query(app.current_request)
+    params = web.query(_request())
     limit = paging.parse_limit(params.get("limit"))
-    return _page_response(*get_movie_store().list(limit, params.get("next")))
+    return web.page_response(_request(), *get_movie_store().list(limit, params.get("next")))
 
 
 @app.route("/movies/{name}", methods=["GET"], cors=True)
@@ -176,9 +213,9 @@ def get_movie(name: str) -> dict[str, str]:
 @app.route("/movies/{name}", methods=["PUT"], cors=True)
 def put_movie(name: str) -> dict[str, str]:
     """Create or replace someone's favorite movie; 200 with what was stored."""
-    from chalicelib.movies import validate_movie_body
+    from chalicelib.tables.movies import validate_movie_body
 
-    title = validate_movie_body(web.json_body(app.current_request))
+    title = validate_movie_body(web.json_body(_request()))
     return get_movie_store().put(name, title)
 
 
@@ -213,73 +250,29 @@ def basic_auth(auth_request: Any) -> AuthResponse:
 _DOCDB = {"methods": ["GET", "POST", "PUT", "PATCH", "DELETE"], "authorizer": basic_auth, "cors": True}
 
 
+def _docdb(database: str, collection: str) -> Response:
+    # Deferred: the views import bson and the driver, which only these routes need.
+    from chalicelib.docdb import views
+
+    return views.collection(_request(), database, collection, get_collection_service)
+
+
 @app.route("/docdb/{db}/{collection}", **_DOCDB)
 def docdb_any(db: str, collection: str) -> Response:
     """MongoDB find (GET), insert (POST, PUT), update (PATCH) and delete (DELETE) on any collection."""
-    return docdb_request(db, collection)
+    return _docdb(db, collection)
 
 
 @app.route("/docdb/demodb/{collection}", **_DOCDB)
 def docdb_demodb(collection: str) -> Response:
     """The same operations on a collection of the ``demodb`` database."""
-    return docdb_request("demodb", collection)
+    return _docdb("demodb", collection)
 
 
 @app.route("/docdb/demodb/democollection", **_DOCDB)
 def docdb_democollection() -> Response:
     """The same operations on ``demodb.democollection``."""
-    return docdb_request("demodb", "democollection")
-
-
-def docdb_request(database: str, collection: str) -> Response:
-    from chalicelib import auth
-    from chalicelib.docdb import query
-
-    request: Any = app.current_request
-    query.check_namespace(database, collection)
-    authorizer = (request.context or {}).get("authorizer") or {}
-    if not auth.allowed(auth.parse_grants(authorizer.get("grants", "")), database, collection, request.method):
-        raise errors.ForbiddenError(f"your grants do not allow {request.method} on {database}/{collection}")
-    return _DOCDB_HANDLERS[request.method](request, database, collection)
-
-
-def _find(request: Any, database: str, collection: str) -> Response:
-    from chalicelib.docdb.query import FindSpec
-
-    page = get_collection_service().find(database, collection, FindSpec.from_query(web.query(request)))
-    total = {} if page.total is None else {"X-Total-Count": str(page.total)}
-    return _page_response(page.body, page.next_token, total)
-
-
-def _insert(request: Any, database: str, collection: str) -> Response:
-    from chalicelib import encoding
-    from chalicelib.docdb.query import parse_documents
-
-    documents, single = parse_documents(web.json_body(request, encoding.loads))
-    stored = get_collection_service().insert(database, collection, documents)
-    return web.json_response(encoding.dumps(stored[0] if single else stored), status=201)
-
-
-def _update(request: Any, database: str, collection: str) -> Response:
-    from chalicelib import encoding
-    from chalicelib.docdb.query import UpdateSpec, parse_flag
-
-    allow_all = parse_flag(web.query(request).get("all"), "all")
-    spec = UpdateSpec.from_body(web.json_body(request, encoding.loads), allow_all)
-    return web.json_response(encoding.dumps(get_collection_service().update(database, collection, spec)))
-
-
-def _delete(request: Any, database: str, collection: str) -> Response:
-    from chalicelib import encoding
-    from chalicelib.docdb.query import delete_filter, parse_flag
-
-    params = web.query(request)
-    body = web.json_body(request, encoding.loads, required=False)
-    flt = delete_filter(body, params.get("filter"), parse_flag(params.get("all"), "all"))
-    return web.json_response(encoding.dumps(get_collection_service().delete(database, collection, flt)))
-
-
-_DOCDB_HANDLERS = {"GET": _find, "POST": _insert, "PUT": _insert, "PATCH": _update, "DELETE": _delete}
+    return _docdb("demodb", "democollection")
 
 
 # --- operations: health and the API description ------------------------------

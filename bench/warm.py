@@ -162,7 +162,7 @@ def _find1_parts(h: Harness, key: str, handler: Callable[[], Any]) -> list[tuple
 def encoding_speed(h: Harness, rows: list[Row], find1000: Pair) -> None:
     from bson import json_util
 
-    from chalicelib import encoding
+    from chalicelib.docdb import encoding
     from chalicelib.paging import MAX_PAGE_BYTES
 
     docs = documents(1000, seed=9)
@@ -189,14 +189,10 @@ def encoding_speed(h: Harness, rows: list[Row], find1000: Pair) -> None:
 
 @contextlib.contextmanager
 def _store_on(h: Harness, table: str, client: TimedClient) -> Iterator[None]:
-    from chalicelib.links import LinkStore
+    from chalicelib.tables.links import LinkStore
 
-    saved = h.app_module._LINKS
-    h.app_module._LINKS = LinkStore(client, table)
-    try:
+    with h.app_module.deps.override(links=LinkStore(client, table)):
         yield
-    finally:
-        h.app_module._LINKS = saved
 
 
 def scale(h: Harness, rows: list[Row]) -> None:

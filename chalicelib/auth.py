@@ -24,6 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.errors import ForbiddenError
+
 log = logging.getLogger(__name__)
 
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 16384, 8, 1
@@ -131,6 +133,30 @@ def parse_grants(text: str) -> list[Grant]:
 
 def allowed(grants: list[Grant], database: str, collection: str, method: str) -> bool:
     return any(g.covers(database, collection, method) for g in grants)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who the authorizer let in, and what their grants allow.
+
+    API Gateway hands the authorizer's context to the function as strings, so
+    grants travel comma-joined (the form :meth:`UserDirectory.authenticate`
+    returns) and are parsed here, once per request.  No grants means no access.
+    """
+
+    user: str
+    grants: tuple[Grant, ...]
+
+    @classmethod
+    def from_context(cls, context: dict[str, Any] | None) -> Principal:
+        """The caller described by a request's ``requestContext.authorizer``."""
+        authorizer = (context or {}).get("authorizer") or {}
+        return cls(str(authorizer.get("principalId") or ""), tuple(parse_grants(authorizer.get("grants") or "")))
+
+    def require(self, database: str, collection: str, method: str) -> None:
+        """403 unless a grant covers ``method`` on ``database/collection``."""
+        if not allowed(list(self.grants), database, collection, method):
+            raise ForbiddenError(f"your grants do not allow {method} on {database}/{collection}")
 
 
 class UserDirectory:

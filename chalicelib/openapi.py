@@ -80,9 +80,9 @@ def document() -> dict[str, Any]:
     """The OpenAPI document (built once per container)."""
     from chalicelib import paging, web
     from chalicelib.docdb import query
-    from chalicelib.dynamo import MAX_KEY_BYTES
-    from chalicelib.links import MAX_URL_CHARS
-    from chalicelib.movies import MAX_MOVIE_CHARS
+    from chalicelib.tables.links import MAX_URL_CHARS
+    from chalicelib.tables.movies import MAX_MOVIE_CHARS
+    from chalicelib.tables.table import MAX_KEY_BYTES
 
     limit = _query(
         "limit",

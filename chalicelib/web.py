@@ -8,6 +8,7 @@ from typing import Any
 
 from chalice import Response
 
+from chalicelib import paging
 from chalicelib.errors import BadRequestError, PayloadTooLargeError
 
 MAX_BODY_BYTES = 5 * 1024 * 1024
@@ -56,3 +57,13 @@ def json_response(
     if isinstance(body, (bytes, bytearray)):
         body = body.decode("utf-8")
     return Response(body=body, status_code=status, headers={**JSON_HEADERS, **(headers or {})})
+
+
+def page_response(
+    request: Any, body: bytes | bytearray, next_token: str | None, headers: dict[str, str] | None = None
+) -> Response:
+    """A page of a list, with ``Link: <…>; rel="next"`` when more may follow."""
+    headers = dict(headers or {})
+    if next_token:
+        headers["Link"] = paging.next_link(request_path(request), query(request), next_token)
+    return json_response(body, headers=headers)

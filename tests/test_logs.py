@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 
-from tests.conftest import LOG_CAPTURE, USERS, basic
+from tests.conftest import LOG_CAPTURE
+from tests.support import USERS, basic
 from tools import local_stack
 
 PASSWORDS = sorted({password for password, _ in USERS.values()} | {local_stack.DB_PASSWORD})

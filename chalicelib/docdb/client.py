@@ -14,10 +14,9 @@ import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from chalicelib.errors import BadRequestError, ConfigurationError, ConflictError, ServiceUnavailableError
-from chalicelib.secrets import SecretsLoader
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -35,6 +34,14 @@ REQUEST_TIMEOUT_S = 8.0
 _AUTH_FAILED = {18, 11}  # AuthenticationFailed, UserNotFound
 _SERVER_BUSY = {6, 7, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436}
 _PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+
+
+class SecretSource(Protocol):
+    """Where the client's credentials come from (a :class:`chalicelib.secrets.SecretsLoader`)."""
+
+    def get_json(self, secret_id: str) -> dict[str, Any]: ...
+
+    def invalidate(self, secret_id: str) -> None: ...
 
 
 def find_ca_file(name: str) -> str:
@@ -100,7 +107,7 @@ class DocdbConnection:
 
     def __init__(
         self,
-        secrets: SecretsLoader,
+        secrets: SecretSource,
         secret_id: str,
         ca_file: str,
         pool_size: int = 2,
@@ -121,6 +128,13 @@ class DocdbConnection:
                     secret = self._secrets.get_json(self._secret_id)
                     self._client = self._factory(secret, self._ca_file, self._pool_size)
         return self._client
+
+    def close(self) -> None:
+        """Close the client, if one was built; the next call builds another."""
+        with self._lock:
+            old, self._client = self._client, None
+        if old is not None:
+            old.close()
 
     def reset(self) -> None:
         """Drop the client and the cached secret; the next call rebuilds both."""

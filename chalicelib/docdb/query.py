@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib import encoding, paging
-from chalicelib.docdb import allowlist
+from chalicelib import paging
+from chalicelib.docdb import allowlist, encoding
 from chalicelib.errors import BadRequestError, ForbiddenError
 
 MAX_DB_NAME_BYTES = 63

@@ -13,7 +13,7 @@ from typing import Any
 from bson.codec_options import CodecOptions
 from bson.raw_bson import RawBSONDocument
 
-from chalicelib import encoding
+from chalicelib.docdb import encoding
 from chalicelib.docdb.client import MAX_TIME_MS, DocdbConnection
 from chalicelib.docdb.query import FindSpec, UpdateSpec
 from chalicelib.errors import BadRequestError, ConflictError, ServiceUnavailableError
@@ -38,6 +38,10 @@ class CollectionService:
     def __init__(self, connection: DocdbConnection, max_response_bytes: int = MAX_PAGE_BYTES) -> None:
         self._connection = connection
         self._max_bytes = max_response_bytes
+
+    def close(self) -> None:
+        """Close the database client (the next call builds a new one)."""
+        self._connection.close()
 
     def find(self, database: str, collection: str, spec: FindSpec) -> Page:
         """A page of documents in a stable order, cut short before 5 MB.

@@ -8,8 +8,7 @@ import time
 import pytest
 
 import app as app_module
-from tests.conftest import ADMIN
-from tests.helpers import body, get, send
+from tests.support import ADMIN, body, get, send
 from tools import local_stack
 
 
@@ -101,12 +100,12 @@ def test_database_stopped_is_503_with_retry_after_then_recovers(client, stack, c
     assert [d["n"] for d in body(response)] == [1]
 
 
-def test_users_secret_unreadable_is_503_from_the_authorizer(client, stack, fresh_app, monkeypatch):
+def test_users_secret_unreadable_is_503_from_the_authorizer(client, stack, fresh_app, use, monkeypatch):
     monkeypatch.setenv("API_USERS_SECRET_ID", "no/such/secret")
     # The stage config sets API_USERS_SECRET_ID, so point the app's settings
     # at the missing secret directly.
     settings = app_module.get_settings()
-    monkeypatch.setattr(app_module, "_SETTINGS", type(settings)(**{**settings.__dict__, "api_users_secret_id": "x/y"}))
+    use(settings=type(settings)(**{**settings.__dict__, "api_users_secret_id": "x/y"}))
     response = get(client, "/docdb/blog/test", headers=ADMIN)
     assert response.status_code == 503
     assert json.loads(response.body) == {"message": "credentials cannot be checked right now"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import body, get, send, walk
+from tests.support import body, get, send, walk
 
 pytestmark = pytest.mark.usefixtures("empty_tables")
 

@@ -9,8 +9,7 @@ import uuid
 import pytest
 from bson import Binary, Decimal128, ObjectId
 
-from tests.conftest import ADMIN
-from tests.helpers import body, get, next_url, send, walk
+from tests.support import ADMIN, body, get, next_url, send, walk
 
 
 def path(collection: str, db: str = "blog") -> str:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.dynamo import MAX_KEY_BYTES, StringItemTable, to_item
 from chalicelib.errors import BadRequestError
+from chalicelib.tables.table import MAX_KEY_BYTES, StringItemTable, to_item
 
 MAX_MOVIE_CHARS = 512
 

@@ -10,8 +10,8 @@ import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
-from chalicelib.dynamo import StringItemTable, to_item
 from chalicelib.errors import BadRequestError, ServiceUnavailableError
+from chalicelib.tables.table import StringItemTable, to_item
 
 MAX_URL_CHARS = 2048
 

@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from chalicelib.paging import encode_cursor
-from tests.helpers import body, get, next_url, walk
+from tests.support import body, get, next_url, walk
 
 pytestmark = pytest.mark.usefixtures("empty_tables")
 

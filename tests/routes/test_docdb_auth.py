@@ -9,8 +9,7 @@ import logging
 import pytest
 
 from chalicelib.auth import Grant, UserDirectory, allowed, hash_password, parse_basic, parse_grants, verify_password
-from tests.conftest import ADMIN, basic
-from tests.helpers import body, get, send
+from tests.support import ADMIN, basic, body, get, send
 
 READER = basic("reader", "readerpass")
 DEMOWRITER = basic("demowriter", "demowriterpass")

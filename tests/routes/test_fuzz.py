@@ -31,7 +31,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from chalicelib import openapi
-from tests.conftest import ADMIN, ROOT, record_external_log
+from tests.conftest import record_external_log
+from tests.support import ADMIN, ROOT
 from tools import local_stack
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "12"))

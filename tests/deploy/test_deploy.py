@@ -20,10 +20,10 @@ import botocore.session
 import pytest
 from botocore import xform_name
 
-from tests.test_package import build_package
+from tests.deploy.test_package import build_package
 from tools import create_tables
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CHALICE = ROOT / ".chalice"
 CONFIG = json.loads((CHALICE / "config.json").read_text())
 STAGES = ("dev", "prod")

@@ -20,8 +20,7 @@ from chalicelib.docdb.client import DocdbConnection
 from chalicelib.docdb.query import FindSpec, UpdateSpec, check_namespace
 from chalicelib.docdb.service import CollectionService
 from chalicelib.errors import BadRequestError
-from tests.conftest import ADMIN, basic
-from tests.helpers import body, get, send
+from tests.support import ADMIN, basic, body, get, send
 from tools import local_stack
 
 SEED = [{"_id": i, "name": f"user{i}", "rating": i, "tags": ["a", "b"][: i % 3], "s": "a" * 30} for i in range(6)]

@@ -10,7 +10,7 @@ from openapi_spec_validator import validate
 import app as app_module
 from chalicelib import openapi, paging
 from chalicelib.docdb import query
-from tests.helpers import body
+from tests.support import body
 
 DOC = openapi.document()
 METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from tests.helpers import body, get, send, walk
+from tests.support import body, get, send, walk
 
 pytestmark = pytest.mark.usefixtures("empty_tables")
 
@@ -130,14 +130,13 @@ def test_walking_next_links_returns_every_link_once(client):
     assert sorted(i["link_id"] for i in items) == sorted(ids)
 
 
-def test_unexpected_error_is_json_500_naming_the_request_id(client, monkeypatch, caplog):
-    import app as app_module
+def test_unexpected_error_is_json_500_naming_the_request_id(client, use, monkeypatch, caplog):
 
     class Broken:
         def list(self, limit, cursor):
             raise RuntimeError("boom")
 
-    monkeypatch.setattr(app_module, "_LINKS", Broken())
+    use(links=Broken())
     response = get(client, "/link")
     assert response.status_code == 500
     payload = body(response)
@@ -147,15 +146,14 @@ def test_unexpected_error_is_json_500_naming_the_request_id(client, monkeypatch,
     assert any("boom" in (r.exc_text or "") or r.exc_info for r in caplog.records)
 
 
-def test_unreachable_dynamodb_is_503_with_retry_after(client, monkeypatch):
-    import app as app_module
+def test_unreachable_dynamodb_is_503_with_retry_after(client, use, monkeypatch):
     from chalicelib import aws
-    from chalicelib.links import LinkStore
+    from chalicelib.tables.links import LinkStore
     from tools.local_stack import free_port
 
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")  # nothing listens there
     monkeypatch.setattr(aws, "_session", None)
-    monkeypatch.setattr(app_module, "_LINKS", LinkStore(aws.client("dynamodb"), "links"))
+    use(links=LinkStore(aws.client("dynamodb"), "links"))
     response = get(client, "/link")
     assert response.status_code == 503
     assert body(response)["Code"] == "ServiceUnavailableError"

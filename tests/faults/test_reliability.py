@@ -10,14 +10,11 @@ again in a ``finally``: the rest of the session shares it.
 from __future__ import annotations
 
 import contextlib
-import http.client
-import http.server
 import json
 import logging
 import os
 import re
 import signal
-import socket
 import ssl
 import threading
 import time
@@ -31,249 +28,23 @@ import app as app_module
 from chalicelib import aws
 from chalicelib.docdb.client import DocdbConnection, build_client
 from chalicelib.docdb.service import CollectionService
-from chalicelib.dynamo import StringItemTable
-from chalicelib.links import LinkStore
-from chalicelib.movies import MovieStore
 from chalicelib.secrets import SecretsLoader
-from tests.conftest import ADMIN
-from tests.helpers import body, get, send
+from chalicelib.tables.links import LinkStore
+from chalicelib.tables.movies import MovieStore
+from chalicelib.tables.table import StringItemTable
+from tests.support import ADMIN, Proxy, ThrottlingDynamo, body, get, send
 from tools import local_stack
-
-LIFETIME_S = 120  # no helper thread outlives this, whatever a test does
-OP_MSG = 2013
-MORE_TO_COME = 2
-
-
-# --- a TCP proxy to break connections with ------------------------------------
-
-
-def _read_exact(sock: socket.socket, size: int) -> bytes | None:
-    chunks, got = [], 0
-    while got < size:
-        chunk = sock.recv(min(size - got, 1 << 20))
-        if not chunk:
-            return None
-        chunks.append(chunk)
-        got += len(chunk)
-    return b"".join(chunks)
-
-
-def _read_message(sock: socket.socket) -> bytes | None:
-    """One MongoDB wire-protocol message (its 4-byte little-endian length first)."""
-    header = _read_exact(sock, 4)
-    if header is None:
-        return None
-    rest = _read_exact(sock, int.from_bytes(header, "little") - 4)
-    return None if rest is None else header + rest
-
-
-def _command(message: bytes) -> str | None:
-    """The command an OP_MSG carries: the first key of its body section."""
-    import bson
-
-    if int.from_bytes(message[12:16], "little") != OP_MSG or message[20] != 0:
-        return None
-    size = int.from_bytes(message[21:25], "little")
-    return next(iter(bson.decode(message[21 : 21 + size])), None)
-
-
-def _more_to_come(message: bytes) -> bool:
-    return int.from_bytes(message[12:16], "little") == OP_MSG and bool(message[16] & MORE_TO_COME)
-
-
-class Proxy:
-    """Forwards loopback connections to ``upstream_port``, and breaks them on request.
-
-    Plain mode copies bytes both ways (TLS from the client passes through
-    untouched).  With ``upstream_tls`` the client speaks plain MongoDB wire
-    protocol to the proxy and the proxy speaks TLS to the server, so it can
-    see which command a message carries and lose exactly one reply.
-    """
-
-    def __init__(self, upstream_port: int, upstream_tls: ssl.SSLContext | None = None) -> None:
-        self.upstream_port = upstream_port
-        self.port = local_stack.free_port()
-        self._tls = upstream_tls
-        self._listener: socket.socket | None = None
-        self._sockets: set[socket.socket] = set()
-        self._lock = threading.Lock()
-        self._lose: set[str] = set()
-        self.lost: list[str] = []  # commands the server answered but whose reply was dropped
-        self._stall: set[str] = set()
-        self.stalled: list[str] = []  # commands left unanswered until release()
-        self._released = threading.Event()
-        self._deadline = time.monotonic() + LIFETIME_S
-
-    def start(self) -> Proxy:
-        listener = socket.socket()
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", self.port))
-        listener.listen(64)
-        listener.settimeout(0.1)
-        self._listener = listener
-        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        """Refuse new connections and cut the open ones."""
-        listener, self._listener = self._listener, None
-        if listener is not None:
-            listener.close()
-        self.sever()
-
-    def sever(self) -> None:
-        """Cut every open connection, as a network blip or a failover would."""
-        with self._lock:
-            sockets, self._sockets = self._sockets, set()
-        for sock in sockets:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-            sock.close()
-
-    def lose_reply_to(self, command: str) -> None:
-        """Forward the next ``command`` to the server, then drop its reply and the connection."""
-        self._lose.add(command)
-
-    def stall(self, command: str) -> None:
-        """Forward the next ``command``, then answer nothing on that connection until release()."""
-        self._released.clear()
-        self._stall.add(command)
-
-    def release(self) -> None:
-        """Cut the stalled connections."""
-        self._released.set()
-
-    def _accept(self, listener: socket.socket) -> None:
-        while self._listener is listener and time.monotonic() < self._deadline:
-            try:
-                client, _ = listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            try:
-                upstream = socket.create_connection(("127.0.0.1", self.upstream_port), timeout=5)
-                if self._tls is not None:
-                    upstream = self._tls.wrap_socket(upstream, server_hostname="127.0.0.1")
-            except OSError:
-                client.close()
-                continue
-            for sock in (client, upstream):
-                sock.settimeout(LIFETIME_S)
-            with self._lock:
-                self._sockets |= {client, upstream}
-            if self._tls is None:
-                for src, dst in ((client, upstream), (upstream, client)):
-                    threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
-            else:
-                threading.Thread(target=self._relay_messages, args=(client, upstream), daemon=True).start()
-
-    def _close(self, *sockets: socket.socket) -> None:
-        with self._lock:
-            self._sockets -= set(sockets)
-        for sock in sockets:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-            sock.close()
-
-    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
-        with contextlib.suppress(OSError):
-            while chunk := src.recv(1 << 16):
-                dst.sendall(chunk)
-        self._close(src, dst)
-
-    def _relay_messages(self, client: socket.socket, upstream: socket.socket) -> None:
-        # The driver waits for each reply before it sends again, so one
-        # thread relays request, then reply(s), in turn.
-        with contextlib.suppress(OSError):
-            while (request := _read_message(client)) is not None:
-                command = _command(request)
-                upstream.sendall(request)
-                if _more_to_come(request):
-                    continue
-                if command in self._stall:
-                    self._stall.discard(command)
-                    self.stalled.append(command)
-                    self._released.wait(LIFETIME_S)
-                    break
-                while (reply := _read_message(upstream)) is not None:
-                    if command in self._lose:
-                        self._lose.discard(command)
-                        self.lost.append(command)
-                        self._close(client, upstream)
-                        return
-                    client.sendall(reply)
-                    if not _more_to_come(reply):
-                        break
-                else:
-                    break
-        self._close(client, upstream)
-
-
-# --- a DynamoDB stub that throttles, then hands over to moto ------------------
-
-
-class ThrottlingDynamo(http.server.ThreadingHTTPServer):
-    """Answers the next ``throttles`` DynamoDB calls with ``code``, forwards the rest to moto."""
-
-    daemon_threads = True
-
-    def __init__(self, moto_port: int) -> None:
-        super().__init__(("127.0.0.1", 0), _ThrottlingHandler)
-        self.moto_port = moto_port
-        self.code = "ProvisionedThroughputExceededException"
-        self.throttles = 0
-        self.attempts: list[str] = []  # X-Amz-Target of every call received
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-
-class _ThrottlingHandler(http.server.BaseHTTPRequestHandler):
-    server: ThrottlingDynamo
-
-    def do_POST(self) -> None:
-        payload = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        self.server.attempts.append(self.headers.get("X-Amz-Target", ""))
-        if self.server.throttles > 0:
-            self.server.throttles -= 1
-            reply = json.dumps({"__type": f"com.amazonaws.dynamodb.v20120810#{self.server.code}",
-                                "message": "Rate of requests exceeds the allowed throughput."}).encode()
-            self._answer(400, {"Content-Type": "application/x-amz-json-1.0"}, reply)
-            return
-        moto = http.client.HTTPConnection("127.0.0.1", self.server.moto_port, timeout=10)
-        try:
-            headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
-            moto.request("POST", self.path, payload, headers)
-            answer = moto.getresponse()
-            skip = ("content-length", "transfer-encoding", "connection", "date", "server")
-            self._answer(answer.status, {k: v for k, v in answer.getheaders() if k.lower() not in skip},
-                         answer.read())
-        finally:
-            moto.close()
-
-    def _answer(self, status: int, headers: dict[str, str], payload: bytes) -> None:
-        self.send_response(status)
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, *args: Any) -> None:
-        pass
 
 
 @pytest.fixture
-def throttling_dynamo(stack, monkeypatch) -> Iterator[ThrottlingDynamo]:
+def throttling_dynamo(stack, use, monkeypatch) -> Iterator[ThrottlingDynamo]:
     """The app's link and movie stores built by the app's own client factory, aimed at the stub."""
     stub = ThrottlingDynamo(stack.moto.port)
     threading.Thread(target=stub.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
     try:
         monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", stub.url)
-        monkeypatch.setattr(app_module, "_LINKS", LinkStore(aws.client("dynamodb"), local_stack.LINKS_TABLE))
-        monkeypatch.setattr(app_module, "_MOVIES", MovieStore(aws.client("dynamodb"), local_stack.MOVIES_TABLE))
+        use(links=LinkStore(aws.client("dynamodb"), local_stack.LINKS_TABLE),
+            movies=MovieStore(aws.client("dynamodb"), local_stack.MOVIES_TABLE))
         yield stub
     finally:
         stub.shutdown()
@@ -389,7 +160,7 @@ def test_frozen_database_is_503_within_ten_seconds_then_recovers(client, stack, 
 
 
 @pytest.fixture
-def docdb_proxy(stack, monkeypatch) -> Iterator[Proxy]:
+def docdb_proxy(stack, use, monkeypatch) -> Iterator[Proxy]:
     """The app's collection service reaching SecantusDB through a proxy that can lose a reply."""
     tls = ssl.create_default_context(cafile=str(stack.secantus.ca_file))
     proxy = Proxy(stack.secantus.port, upstream_tls=tls).start()
@@ -397,7 +168,7 @@ def docdb_proxy(stack, monkeypatch) -> Iterator[Proxy]:
     secret = {**stack.secantus.secret(), "port": proxy.port, "ssl": False}  # TLS is the proxy's leg
     local_stack.put_secret(stack.secrets, secret_id, secret)
     service = _service(secret_id)
-    monkeypatch.setattr(app_module, "_COLLECTIONS", service)
+    use(collections=service)
     try:
         yield proxy
     finally:
@@ -455,7 +226,7 @@ def test_update_whose_reply_is_lost_is_not_reported_as_success(client, stack, co
 # --- rotation while requests keep flowing -------------------------------------
 
 
-def test_password_rotations_while_requests_flow_cost_no_failed_request(client, stack, collection, monkeypatch,
+def test_password_rotations_while_requests_flow_cost_no_failed_request(client, stack, collection, use, monkeypatch,
                                                                        caplog):
     """Rotate twice under steady traffic; each time the connections drop, as they do in a failover.
 
@@ -469,7 +240,7 @@ def test_password_rotations_while_requests_flow_cost_no_failed_request(client, s
     local_stack.put_secret(stack.secrets, secret_id, secret)
     builds: list[int] = []
     service = _service(secret_id, builds)
-    monkeypatch.setattr(app_module, "_COLLECTIONS", service)
+    use(collections=service)
     path = f"/docdb/blog/{collection}"
     stored = 0
 
@@ -529,7 +300,7 @@ def test_secrets_manager_down_at_cold_start_is_503_then_heals(client, collection
     assert get(client, path, headers=ADMIN).status_code == 200
 
     # A cold API container behind a warm authorizer: the DocumentDB secret is unreadable.
-    app_module._COLLECTIONS = None
+    app_module.deps.collections = None  # a new container: the service is built again
     app_module.get_secrets().invalidate(local_stack.DOCDB_SECRET_ID)
     secrets_proxy.stop()
     payload = _assert_json_503(get(client, path, headers=ADMIN))
@@ -575,8 +346,8 @@ def test_dynamodb_throttling_that_passes_within_the_retries_succeeds(client, sta
 # --- bad secrets and configuration: logged, a JSON 503, no traceback ----------
 
 
-def _missing_table(monkeypatch, attr: str, store: type[StringItemTable]) -> None:
-    monkeypatch.setattr(app_module, attr, store(aws.client("dynamodb"), "no-such-table"))
+def _missing_table(use, attr: str, store: type[StringItemTable]) -> None:
+    use(**{attr: store(aws.client("dynamodb"), "no-such-table")})
 
 
 @pytest.mark.parametrize(
@@ -592,7 +363,7 @@ def _missing_table(monkeypatch, attr: str, store: type[StringItemTable]) -> None
     ],
 )
 def test_configuration_errors_are_logged_and_answered_503_without_traceback(
-    client, stack, collection, fresh_app, monkeypatch, caplog, case, request_path, code, logged
+    client, stack, collection, fresh_app, use, monkeypatch, caplog, case, request_path, code, logged
 ):
     if case == "malformed secret":
         local_stack.put_secret(stack.secrets, local_stack.DOCDB_SECRET_ID, {"host": "127.0.0.1", "ssl": True})
@@ -601,9 +372,9 @@ def test_configuration_errors_are_logged_and_answered_503_without_traceback(
     elif case == "missing CA file":
         monkeypatch.setenv("DOCDB_CA_FILE", "/nonexistent/ca.pem")
     elif case == "missing links table":
-        _missing_table(monkeypatch, "_LINKS", LinkStore)
+        _missing_table(use, "links", LinkStore)
     else:
-        _missing_table(monkeypatch, "_MOVIES", MovieStore)
+        _missing_table(use, "movies", MovieStore)
     caplog.set_level(logging.WARNING)
     try:
         response = get(client, request_path.format(c=collection), headers=ADMIN)

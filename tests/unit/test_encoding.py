@@ -24,7 +24,7 @@ from bson import (
 )
 from bson.son import SON
 
-from chalicelib import encoding
+from chalicelib.docdb import encoding
 from chalicelib.paging import lambda_size
 
 RELAXED = json_util.RELAXED_JSON_OPTIONS

@@ -27,7 +27,7 @@ import pytest
 
 from tools import local_stack
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / "build" / "test-package"
 MAX_ZIP_BYTES = 3_000_000
 # Never in the zip: the Lambda runtime's own SDK, and anything only developers use.
