@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib import paging
+from chalicelib import openapi, paging
 from chalicelib.docdb import allowlist, encoding
 from chalicelib.errors import BadRequestError, ForbiddenError
 
@@ -22,6 +22,16 @@ MAX_SKIP = 2**31 - 1
 MAX_SORT_KEYS = 32
 RESERVED_DATABASES = frozenset({"admin", "config", "local"})
 _DB_NAME_FORBIDDEN = set('/\\. "$*<>:|?\0')
+DATABASE_PARAM = openapi.path_param(
+    "db",
+    {"type": "string", "minLength": 1, "maxLength": MAX_DB_NAME_BYTES, "pattern": r'^[^/\\. "$*<>:|?]+$'},
+    f"database name: 1 to {MAX_DB_NAME_BYTES} bytes, none of / \\ . space \" $ * < > : | ?",
+)
+COLLECTION_PARAM = openapi.path_param(
+    "collection",
+    {"type": "string", "minLength": 1, "maxLength": MAX_COLLECTION_NAME_BYTES, "pattern": r"^[^$./][^$/]*$"},
+    f"collection name: 1 to {MAX_COLLECTION_NAME_BYTES} bytes, no $ or NUL, not starting with .",
+)
 
 
 def check_namespace(database: str, collection: str) -> None:
@@ -67,6 +77,18 @@ def as_filter(value: Any, name: str = "filter") -> dict[str, Any]:
     return value
 
 
+FILTER_SCHEMA = {
+    "type": "object",
+    "description": (
+        "a MongoDB query; allowed operators: "
+        + ", ".join(sorted(allowlist.QUERY_OPERATORS))
+        + "; inside $expr: "
+        + ", ".join(sorted(allowlist.EXPRESSION_OPERATORS))
+    ),
+    "additionalProperties": True,
+}
+
+
 def as_projection(value: Any) -> dict[str, Any] | None:
     if value is None:
         return None
@@ -81,6 +103,13 @@ def as_projection(value: Any) -> dict[str, Any] | None:
             )
     allowlist.check_projection(value)
     return value
+
+
+PROJECTION_SCHEMA = {
+    "type": "object",
+    "description": "field: 0 or 1, or {\"$slice\": …} / {\"$elemMatch\": …}",
+    "additionalProperties": True,
+}
 
 
 def as_sort(value: Any) -> list[tuple[str, int]]:
@@ -104,6 +133,23 @@ def as_sort(value: Any) -> list[tuple[str, int]]:
     if len({k for k, _ in pairs}) != len(pairs):
         raise BadRequestError("sort names a field twice")
     return [(k, int(d)) for k, d in pairs]
+
+
+SORT_SCHEMA = {
+    "oneOf": [
+        {"type": "object", "additionalProperties": {"type": "integer", "enum": [1, -1]}},
+        {
+            "type": "array",
+            "maxItems": MAX_SORT_KEYS,
+            "items": {
+                "type": "array",
+                "minItems": 2,
+                "maxItems": 2,
+                "items": {"oneOf": [{"type": "string"}, {"type": "integer", "enum": [1, -1]}]},
+            },
+        },
+    ]
+}
 
 
 def parse_skip(raw: str | None) -> int:
@@ -132,6 +178,13 @@ def check_document(document: Any, where: str = "document") -> dict[str, Any]:
     return document
 
 
+DOCUMENT_SCHEMA = {
+    "type": "object",
+    "description": "a document in relaxed Extended JSON ({\"$oid\": …}, {\"$date\": …})",
+    "additionalProperties": True,
+}
+
+
 def parse_documents(body: Any) -> tuple[list[dict[str, Any]], bool]:
     """The documents of an insert body, and whether it was a single document."""
     if isinstance(body, dict):
@@ -141,6 +194,14 @@ def parse_documents(body: Any) -> tuple[list[dict[str, Any]], bool]:
             raise BadRequestError(f"an insert takes 1 to {MAX_DOCUMENTS_PER_INSERT} documents")
         return [check_document(d, f"document {i}") for i, d in enumerate(body)], False
     raise BadRequestError("the body must be a document or an array of documents")
+
+
+INSERT_BODY = {
+    "oneOf": [
+        openapi.ref("Document"),
+        {"type": "array", "items": openapi.ref("Document"), "minItems": 1, "maxItems": MAX_DOCUMENTS_PER_INSERT},
+    ]
+}
 
 
 def as_update(value: Any) -> dict[str, Any] | list[dict[str, Any]]:
@@ -183,6 +244,24 @@ class FindSpec:
         )
 
 
+def find_parameters() -> list[dict[str, Any]]:
+    """The query parameters :meth:`FindSpec.from_query` reads, for the OpenAPI document."""
+    limit, next_token = openapi.page_parameters()
+    return [
+        FILTER_PARAM,
+        openapi.json_query_param("projection", openapi.ref("Projection"), "which fields to return"),
+        openapi.json_query_param("sort", openapi.ref("Sort"), 'order: {"a": 1, "b": -1} or [["a", 1], ["b", -1]]'),
+        limit,
+        openapi.query_param("skip", {"type": "integer", "minimum": 0, "maximum": MAX_SKIP}, "documents to skip"),
+        openapi.query_param("count", {"type": "boolean", "default": False}, "add X-Total-Count"),
+        next_token,
+    ]
+
+
+FILTER_PARAM = openapi.json_query_param("filter", openapi.ref("Filter"), "which documents, as a query object")
+ALL_PARAM = openapi.query_param("all", {"type": "boolean", "default": False}, "allow an empty filter (every document)")
+
+
 @dataclass
 class UpdateSpec:
     filter: dict[str, Any]
@@ -205,6 +284,28 @@ class UpdateSpec:
         return spec
 
 
+UPDATE_BODY = {
+    "type": "object",
+    "properties": {
+        "filter": openapi.ref("Filter"),
+        "update": {
+            "description": (
+                "update operators ("
+                + ", ".join(sorted(allowlist.UPDATE_OPERATORS))
+                + ") or a pipeline of $set, $addFields and $unset stages"
+            ),
+            "oneOf": [
+                {"type": "object", "minProperties": 1},
+                {"type": "array", "minItems": 1, "items": {"type": "object"}},
+            ],
+        },
+        "upsert": {"type": "boolean", "default": False},
+    },
+    "required": ["update"],
+    "additionalProperties": False,
+}
+
+
 def delete_filter(body: Any, query_filter: str | None, allow_all: bool) -> dict[str, Any]:
     """The filter of a DELETE, from the body or ``?filter=``; empty only with ``all``."""
     if body is not None:
@@ -218,3 +319,19 @@ def delete_filter(body: Any, query_filter: str | None, allow_all: bool) -> dict[
     if not flt and not allow_all:
         raise BadRequestError("an empty filter would delete every document; add ?all=true to mean it")
     return flt
+
+
+DELETE_BODY = {
+    "type": "object",
+    "properties": {"filter": openapi.ref("Filter")},
+    "additionalProperties": False,
+}
+# What the parsers above accept, named for the OpenAPI document.
+SCHEMAS = {
+    "Document": DOCUMENT_SCHEMA,
+    "Filter": FILTER_SCHEMA,
+    "Projection": PROJECTION_SCHEMA,
+    "Sort": SORT_SCHEMA,
+    "UpdateBody": UPDATE_BODY,
+    "DeleteBody": DELETE_BODY,
+}

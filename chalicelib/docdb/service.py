@@ -14,7 +14,7 @@ from bson.codec_options import CodecOptions
 from bson.raw_bson import RawBSONDocument
 
 from chalicelib.docdb import encoding
-from chalicelib.docdb.client import MAX_TIME_MS, DocdbConnection
+from chalicelib.docdb.client import DUPLICATE_KEY, MAX_TIME_MS, DocdbConnection
 from chalicelib.docdb.query import FindSpec, UpdateSpec
 from chalicelib.errors import BadRequestError, ConflictError, ServiceUnavailableError
 from chalicelib.paging import MAX_PAGE_BYTES, decode_cursor, encode_cursor
@@ -111,7 +111,7 @@ class CollectionService:
                     first = (exc.details.get("writeErrors") or [{}])[0]
                     self._undo(coll, documents[:written])
                     message = f"document {first.get('index', written)} was refused: {first.get('errmsg', '')[:300]}"
-                    if first.get("code") == 11000:
+                    if first.get("code") == DUPLICATE_KEY:
                         raise ConflictError(message + "; nothing was inserted") from None
                     raise BadRequestError(message + "; nothing was inserted") from None
             return documents

@@ -31,7 +31,7 @@ def test_document_is_valid_openapi_3():
 
 def test_every_route_is_documented():
     missing = app_operations() - documented_operations()
-    assert not missing, f"routes missing from chalicelib/openapi.py: {sorted(missing)}"
+    assert not missing, f"routes missing from the OpenAPI document (see chalicelib/openapi.py): {sorted(missing)}"
 
 
 def test_every_documented_operation_is_a_route():
