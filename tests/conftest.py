@@ -75,7 +75,7 @@ def collection() -> str:
 
 # --- suite-wide log capture ---------------------------------------------------
 # Every log record of the session (and what `chalice local` printed in
-# tests/test_fuzz.py) is kept, so tests/test_logs.py, which runs last, can
+# tests/routes/test_fuzz.py) is kept, so tests/test_logs.py, which runs last, can
 # assert that no password or Authorization header value ever reached a log.
 
 import logging  # noqa: E402
