@@ -54,6 +54,11 @@ _SERVER_BUSY = {
     13435,  # NotPrimaryNoSecondaryOk
     13436,  # NotPrimaryOrSecondary
 }
+# pymongo's own refusal to send a command once the request's deadline is spent
+# (code 50, raised in the client, never by the server).  The time went on
+# something other than the query, typically retries of a read against a busy
+# or failing-over server, so it is the database's failure, not the caller's.
+_DEADLINE_SPENT_IN_DRIVER = "would exceed time limit"
 _PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -211,6 +216,9 @@ def _http_error(exc: Any) -> Exception:
         return ConfigurationError("the database refused the configured credentials")
     if code in _SERVER_BUSY:
         return ServiceUnavailableError("the database is busy or failing over; try again shortly")
+    if code == MAX_TIME_MS_EXPIRED and _DEADLINE_SPENT_IN_DRIVER in message:
+        log.warning("DocumentDB did not answer within the request's deadline")
+        return ServiceUnavailableError("the database did not answer in time; try again shortly")
     if code == MAX_TIME_MS_EXPIRED:
         return BadRequestError(
             f"the query ran past its {REQUEST_TIMEOUT_S:g} s limit; narrow the filter or use an index"
