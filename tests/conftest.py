@@ -11,12 +11,14 @@ import contextlib
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from chalice.test import Client
 
 import app as app_module
-from tests.support import ROOT, Stack
+from chalicelib.docdb.service import CollectionService
+from tests.support import ROOT, Stack, watched_connection
 from tools import local_stack
 
 
@@ -51,6 +53,15 @@ def use() -> Iterator[Callable[..., None]]:
     """Swap built dependencies in for one test, ``use(links=store)``; undone after it."""
     with contextlib.ExitStack() as swaps:
         yield lambda **built: swaps.enter_context(app_module.deps.override(**built))
+
+
+@pytest.fixture
+def watched_service(stack: Stack) -> Iterator[tuple[CollectionService, list[dict[str, Any]]]]:
+    """A collection service on the stack, and the list of every command its driver sends."""
+    commands: list[dict[str, Any]] = []
+    connection = watched_connection(stack, commands)
+    yield CollectionService(connection), commands
+    connection.reset()
 
 
 @pytest.fixture

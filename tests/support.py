@@ -389,3 +389,41 @@ class _ThrottlingHandler(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, *args: Any) -> None:
         pass
+
+
+# --- a collection service whose driver reports every command it sends ----------
+
+
+class FixedSecret:
+    """A secret source that always answers the same secret (no Secrets Manager)."""
+
+    def __init__(self, secret: dict[str, Any]) -> None:
+        self._secret = secret
+
+    def get_json(self, _secret_id: str) -> dict[str, Any]:
+        return self._secret
+
+    def invalidate(self, _secret_id: str) -> None:
+        pass
+
+
+def watched_connection(stack: Stack, commands: list[dict[str, Any]]) -> Any:
+    """A DocdbConnection to the stack whose client appends every command it starts to ``commands``."""
+    from pymongo import monitoring
+
+    from chalicelib.docdb.client import DocdbConnection
+
+    class Listener(monitoring.CommandListener):
+        def started(self, event: monitoring.CommandStartedEvent) -> None:
+            commands.append(dict(event.command))
+
+        def succeeded(self, event: Any) -> None:
+            pass
+
+        def failed(self, event: Any) -> None:
+            pass
+
+    def factory(_secret: dict[str, Any], _ca: str, _pool: int) -> Any:
+        return stack.secantus.client(event_listeners=[Listener()])
+
+    return DocdbConnection(FixedSecret(stack.secantus.secret()), local_stack.DOCDB_SECRET_ID, "", 1, factory)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib import openapi, paging
-from chalicelib.docdb import allowlist, encoding
+from chalicelib.docdb import aggregation, allowlist, encoding
 from chalicelib.errors import BadRequestError, ForbiddenError
 
 MAX_DB_NAME_BYTES = 63
@@ -306,6 +306,41 @@ UPDATE_BODY = {
 }
 
 
+@dataclass
+class AggregateSpec:
+    pipeline: list[dict[str, Any]]
+    reads: set[str]  # the other collections of the database the pipeline reads
+    limit: int
+    cursor: str | None = None
+
+    @classmethod
+    def from_request(cls, body: Any, params: Mapping[str, str]) -> AggregateSpec:
+        """``{"pipeline": [...], "limit": n}``, and the page cursor from ``?next=``."""
+        if not isinstance(body, dict) or "pipeline" not in body or set(body) - {"pipeline", "limit"}:
+            raise BadRequestError('the body must be {"pipeline": [stages], "limit": 1-' f"{paging.MAX_LIMIT}" "}")
+        limit = body.get("limit", paging.DEFAULT_LIMIT)
+        if type(limit) is not int or not 1 <= limit <= paging.MAX_LIMIT:
+            raise BadRequestError(f"limit must be a whole number from 1 to {paging.MAX_LIMIT}")
+        reads = aggregation.check_pipeline(body["pipeline"])
+        return cls(body["pipeline"], reads, limit, params.get("next"))
+
+
+AGGREGATE_BODY = {
+    "type": "object",
+    "properties": {
+        "pipeline": {
+            "type": "array",
+            "maxItems": aggregation.MAX_STAGES,
+            "items": {"type": "object", "minProperties": 1, "maxProperties": 1},
+            "description": "stages: " + ", ".join(sorted(aggregation.STAGES)),
+        },
+        "limit": {"type": "integer", "minimum": 1, "maximum": paging.MAX_LIMIT, "default": paging.DEFAULT_LIMIT},
+    },
+    "required": ["pipeline"],
+    "additionalProperties": False,
+}
+
+
 def delete_filter(body: Any, query_filter: str | None, allow_all: bool) -> dict[str, Any]:
     """The filter of a DELETE, from the body or ``?filter=``; empty only with ``all``."""
     if body is not None:
@@ -334,4 +369,5 @@ SCHEMAS = {
     "Sort": SORT_SCHEMA,
     "UpdateBody": UPDATE_BODY,
     "DeleteBody": DELETE_BODY,
+    "AggregateBody": AGGREGATE_BODY,
 }

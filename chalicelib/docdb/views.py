@@ -33,6 +33,24 @@ def collection(request: Request, database: str, name: str, service: ServiceGette
     return _HANDLERS[request.method](request, service(), database, name)
 
 
+def aggregate(request: Request, database: str, name: str, service: ServiceGetter) -> Response:
+    """Run a sandboxed pipeline on ``database.name``: a page of its results.
+
+    Reading is enough: the caller needs a read grant on the collection and on
+    every collection the pipeline joins or unions, each checked here (with
+    the reserved names) before the database sees anything.
+    """
+    query.check_namespace(database, name)
+    principal = Principal.from_context(request.context)
+    principal.require(database, name, "GET")
+    spec = query.AggregateSpec.from_request(web.json_body(request, encoding.loads), web.query(request))
+    for other in sorted(spec.reads):
+        query.check_namespace(database, other)
+        principal.require(database, other, "GET")
+    page = service().aggregate(database, name, spec)
+    return web.page_response(request, page.body, page.next_token)
+
+
 def find(request: Request, service: CollectionService, database: str, name: str) -> Response:
     page = service.find(database, name, query.FindSpec.from_query(web.query(request)))
     total = {} if page.total is None else {"X-Total-Count": str(page.total)}
@@ -143,11 +161,42 @@ def openapi_section() -> openapi.Section:
             },
         }
 
+    aggregate_op = {
+        "summary": "Run an aggregation pipeline",
+        "description": (
+            "A page of the pipeline's results (a read grant is enough). Stages are limited to an allowlist; "
+            "$lookup, $graphLookup and $unionWith may read only collections of the same database that your "
+            "grants allow reading. POST the same body to the Link rel=\"next\" URL for the next page."
+        ),
+        "parameters": [openapi.page_parameters()[1]],
+        "requestBody": openapi.body(openapi.ref("AggregateBody")),
+        "responses": {
+            "200": {
+                "description": "the page of results",
+                "headers": openapi.LINK_HEADER,
+                "content": openapi.json_content({"type": "array", "items": openapi.ref("Document")}),
+            },
+            **errors("400", "401", "403", "413", "415", "503"),
+        },
+    }
+
+    def aggregate_scope(params: list[dict[str, Any]], tag: str) -> dict[str, Any]:
+        return {
+            "parameters": params,
+            "post": {**aggregate_op, "tags": [tag], "security": [{"basicAuth": []}],
+                     "operationId": f"aggregate_{tag}"},
+        }  # fmt: skip
+
     return openapi.Section(
         paths={
             "/docdb/{db}/{collection}": scope([query.DATABASE_PARAM, query.COLLECTION_PARAM], "docdb_any"),
             "/docdb/demodb/{collection}": scope([query.COLLECTION_PARAM], "docdb_demodb"),
             "/docdb/demodb/democollection": scope([], "docdb_democollection"),
+            "/docdb/{db}/{collection}/_aggregate": aggregate_scope(
+                [query.DATABASE_PARAM, query.COLLECTION_PARAM], "docdb_any"
+            ),
+            "/docdb/demodb/{collection}/_aggregate": aggregate_scope([query.COLLECTION_PARAM], "docdb_demodb"),
+            "/docdb/demodb/democollection/_aggregate": aggregate_scope([], "docdb_democollection"),
         },
         schemas={
             **query.SCHEMAS,
