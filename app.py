@@ -120,7 +120,7 @@ def _page_response(body: bytes | bytearray, next_token: str | None, headers: dic
 # --- links ------------------------------------------------------------------
 
 
-@app.route("/link", methods=["POST"], cors=True)
+@app.route("/link", methods=["POST"], cors=web.CORS)
 def create_link() -> Response:
     """Store a URL; 201 with its new id and a Location header."""
     from chalicelib.links import validate_link_body
@@ -135,7 +135,7 @@ def create_link() -> Response:
     )
 
 
-@app.route("/link", methods=["GET"], cors=True)
+@app.route("/link", methods=["GET"], cors=web.CORS)
 def list_links() -> Response:
     """A page of links; ``Link: rel="next"`` when more may follow."""
     params = web.query(app.current_request)
@@ -143,13 +143,13 @@ def list_links() -> Response:
     return _page_response(*get_link_store().list(limit, params.get("next")))
 
 
-@app.route("/link/{link_id}", methods=["GET"], cors=True)
+@app.route("/link/{link_id}", methods=["GET"], cors=web.CORS)
 def get_link(link_id: str) -> dict[str, str]:
     """One link by id; 404 when there is none."""
     return get_link_store().get(link_id)
 
 
-@app.route("/link/{link_id}", methods=["DELETE"], cors=True)
+@app.route("/link/{link_id}", methods=["DELETE"], cors=web.CORS)
 def delete_link(link_id: str) -> Response:
     """Delete one link; 204, or 404 when there is none."""
     get_link_store().delete(link_id)
@@ -159,7 +159,7 @@ def delete_link(link_id: str) -> Response:
 # --- favorite movies --------------------------------------------------------
 
 
-@app.route("/movies", methods=["GET"], cors=True)
+@app.route("/movies", methods=["GET"], cors=web.CORS)
 def list_movies() -> Response:
     """A page of favorite movies; ``Link: rel="next"`` when more may follow."""
     params = web.query(app.current_request)
@@ -167,13 +167,13 @@ def list_movies() -> Response:
     return _page_response(*get_movie_store().list(limit, params.get("next")))
 
 
-@app.route("/movies/{name}", methods=["GET"], cors=True)
+@app.route("/movies/{name}", methods=["GET"], cors=web.CORS)
 def get_movie(name: str) -> dict[str, str]:
     """Someone's favorite movie; 404 when they have none."""
     return get_movie_store().get(name)
 
 
-@app.route("/movies/{name}", methods=["PUT"], cors=True)
+@app.route("/movies/{name}", methods=["PUT"], cors=web.CORS)
 def put_movie(name: str) -> dict[str, str]:
     """Create or replace someone's favorite movie; 200 with what was stored."""
     from chalicelib.movies import validate_movie_body
@@ -182,7 +182,7 @@ def put_movie(name: str) -> dict[str, str]:
     return get_movie_store().put(name, title)
 
 
-@app.route("/movies/{name}", methods=["DELETE"], cors=True)
+@app.route("/movies/{name}", methods=["DELETE"], cors=web.CORS)
 def delete_movie(name: str) -> Response:
     """Forget someone's favorite movie; 204, or 404 when there was none."""
     get_movie_store().delete(name)
@@ -210,7 +210,7 @@ def basic_auth(auth_request: Any) -> AuthResponse:
     return AuthResponse(routes=["*"], principal_id=user, context={"grants": grants})
 
 
-_DOCDB = {"methods": ["GET", "POST", "PUT", "PATCH", "DELETE"], "authorizer": basic_auth, "cors": True}
+_DOCDB = {"methods": ["GET", "POST", "PUT", "PATCH", "DELETE"], "authorizer": basic_auth, "cors": web.CORS}
 
 
 @app.route("/docdb/{db}/{collection}", **_DOCDB)
@@ -285,13 +285,13 @@ _DOCDB_HANDLERS = {"GET": _find, "POST": _insert, "PUT": _insert, "PATCH": _upda
 # --- operations: health and the API description ------------------------------
 
 
-@app.route("/health", methods=["GET"])
+@app.route("/health", methods=["GET"], cors=web.CORS)
 def health() -> dict[str, str]:
     """Liveness for load balancers and smoke tests: answers without touching any backend."""
     return {"status": "ok"}
 
 
-@app.route("/openapi.json", methods=["GET"], cors=True)
+@app.route("/openapi.json", methods=["GET"], cors=web.CORS)
 def openapi_document() -> dict[str, Any]:
     """The OpenAPI 3 document of every route, parameter, body, response and error."""
     from chalicelib import openapi
