@@ -297,3 +297,12 @@ def openapi_document() -> dict[str, Any]:
     from chalicelib import openapi
 
     return openapi.document()
+
+
+@app.route("/docs", methods=["GET"], cors=web.CORS)
+def docs_page() -> Response:
+    """The interactive API reference (Swagger UI) over /openapi.json; "Try it out" calls this API."""
+    from chalicelib import docs
+
+    assets = get_settings().docs_assets_url
+    return Response(body=docs.page(assets), headers=docs.headers(assets))

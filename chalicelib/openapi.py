@@ -217,6 +217,15 @@ def document() -> dict[str, Any]:
                 "responses": {"200": {"description": "OpenAPI 3 document", "content": _json({"type": "object"})}},
             }
         },
+        "/docs": {
+            "get": {
+                "summary": "The interactive API reference (Swagger UI) over this document",
+                "operationId": "docs",
+                "responses": {
+                    "200": {"description": "an HTML page", "content": {"text/html": {"schema": {"type": "string"}}}}
+                },
+            }
+        },
         "/link": {
             "post": {
                 "summary": "Store a link",
