@@ -73,6 +73,12 @@ def test_unknown_routes_are_a_neutral_json_404_deployed_as_locally(name: str) ->
     assert json.loads(template) == json.loads(local_gateway.NOT_FOUND_BODY)
 
 
+def test_a_failing_authorizer_gets_the_same_body_locally_and_deployed() -> None:
+    template = RESPONSES["AUTHORIZER_FAILURE"]["responseTemplates"]["application/json"]
+    assert json.loads(template) == json.loads(local_gateway.AUTHORIZER_FAILURE_BODY)
+    assert RESPONSES["AUTHORIZER_FAILURE"]["responseParameters"]["gatewayresponse.header.Retry-After"] == "'5'"
+
+
 def test_no_gateway_response_can_echo_a_request_header() -> None:
     for name, response in RESPONSES.items():
         for template in response["responseTemplates"].values():

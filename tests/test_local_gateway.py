@@ -10,6 +10,7 @@ never a credential echoed, and no Nagle stall on keep-alive connections.
 from __future__ import annotations
 
 import json
+import socket
 import statistics
 import time
 import uuid
@@ -25,6 +26,7 @@ from chalicelib import web
 from chalicelib.gateway import CHALLENGE
 from tests.conftest import ADMIN, ROOT, basic
 from tests.local_server import local_gateway
+from tools import local_gateway as local_gateway_module
 from tools import local_stack
 
 
@@ -207,6 +209,25 @@ def test_http_servers_own_refusals_are_json_with_cors(api_url: str) -> None:
     response = requests.request("TRACE", f"{api_url}/link", timeout=30)
     assert response.status_code == 501
     assert_gateway_error_headers(response)
+
+
+def test_an_authorizer_that_raises_is_a_json_503_not_a_dropped_connection(api_url: str) -> None:
+    """Non-ASCII credentials made the authorizer raise; API Gateway answers AUTHORIZER_FAILURE then."""
+    port = int(api_url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as conn:
+        conn.sendall(b"GET /docdb/blog/test HTTP/1.1\r\nHost: x\r\nAuthorization: Basic \xc3\xa9\xff\r\n"
+                     b"Connection: close\r\n\r\n")  # fmt: skip
+        reply = b""
+        while chunk := conn.recv(65536):
+            reply += chunk
+    head, _, payload = reply.partition(b"\r\n\r\n")
+    status = int(head.split()[1])
+    assert status in (401, 503), reply  # 401 once the authorizer refuses such tokens itself
+    assert b"Access-Control-Allow-Origin: *" in head
+    json.loads(payload)
+    if status == 503:
+        assert payload == local_gateway_module.AUTHORIZER_FAILURE_BODY
+        assert b"Retry-After: 5" in head
 
 
 # --- keep-alive --------------------------------------------------------------------------

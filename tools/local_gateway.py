@@ -53,6 +53,15 @@ class BadPath(local.LocalGatewayException):
     CODE = 400
 
 
+class AuthorizerFailure(local.LocalGatewayException):
+    """An authorizer that raised: infra/resources.json's AUTHORIZER_FAILURE response."""
+
+    CODE = 503
+
+
+AUTHORIZER_FAILURE_BODY = b'{"message":"credentials cannot be checked right now; try again shortly"}'
+
+
 def decode_segment(segment: str) -> str:
     """One path segment as API Gateway hands it to the function: percent-decoded UTF-8."""
     return unquote(segment, encoding="utf-8", errors="strict")
@@ -86,6 +95,20 @@ class DecodingRouteMatcher(local.RouteMatcher):
         raise ValueError("no matching route")
 
 
+class FailingAuthorizerIs503(local.LocalGatewayAuthorizer):
+    """An authorizer that crashes is API Gateway's AUTHORIZER_FAILURE, not a dropped connection."""
+
+    def authorize(self, raw_path: str, lambda_event: Any, lambda_context: Any) -> Any:
+        try:
+            return super().authorize(raw_path, lambda_event, lambda_context)
+        except local.LocalGatewayException:
+            raise
+        except Exception as exc:
+            # The type only: the message of an error about the token may quote it.
+            logging.getLogger(__name__).error("the authorizer raised %s", type(exc).__name__)
+            raise AuthorizerFailure({"Retry-After": "5"}, AUTHORIZER_FAILURE_BODY) from None
+
+
 class ApiGatewayLike(local.LocalGateway):
     """Chalice's LocalGateway with API Gateway's decoding, 404s and error headers."""
 
@@ -94,6 +117,7 @@ class ApiGatewayLike(local.LocalGateway):
         self.event_converter = local.LambdaEventConverter(
             DecodingRouteMatcher(list(app_object.routes)), app_object.api.binary_types
         )
+        self._authorizer = FailingAuthorizerIs503(app_object)
 
     def _generate_lambda_event(self, method: str, path: str, headers: Any, body: bytes | None) -> Any:
         try:
