@@ -1,7 +1,7 @@
 """`chalice local`, behaving like API Gateway where `chalice local` does not.
 
 ``make run`` (tools/local_stack.py) and the tests start this instead of
-``chalice local``: the same app, stage and ``LocalDevServer``, with four
+``chalice local``: the same app, stage and ``LocalDevServer``, with these
 differences, each one a way the plain local server disagreed with the
 deployed API:
 
@@ -14,7 +14,8 @@ deployed API:
   (plain ``chalice local`` answers 403 and echoes the Authorization header).
 * **Every error the gateway answers itself** (401, 403, 404, 503, the
   server's own 400/501) is JSON with the CORS headers, and a 401 carries
-  ``WWW-Authenticate``, like the gateway responses deployed.
+  ``WWW-Authenticate``, like the gateway responses deployed.  An authorizer
+  that raises is AUTHORIZER_FAILURE's 503, not a dropped connection.
 * **No Nagle stall on keep-alive connections**: ``TCP_NODELAY``, and headers
   and body leave in one buffered write.  Python's http.server writes them
   separately, and the body then waits for the client's delayed ACK (about
