@@ -29,6 +29,7 @@ Usage (the options of ``chalice local``)::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -211,7 +212,9 @@ def main(argv: list[str] | None = None) -> None:
     app_obj = config.chalice_app
     validate_routes(app_obj.routes)
     server = create_server(app_obj, config, args.host, args.port)
-    server.serve_forever()
+    # Ctrl-C reaches the whole process group; make run says what it stopped.
+    with contextlib.suppress(KeyboardInterrupt):
+        server.serve_forever()
 
 
 if __name__ == "__main__":
