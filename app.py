@@ -157,7 +157,7 @@ def error_details(event: Any, get_response: Any) -> Response:
 # --- links ------------------------------------------------------------------
 
 
-@app.route("/link", methods=["POST"], cors=True)
+@app.route("/link", methods=["POST"], cors=web.CORS)
 def create_link() -> Response:
     """Store a URL; 201 with its new id and a Location header."""
     from chalicelib.tables.links import validate_link_body
@@ -172,7 +172,7 @@ def create_link() -> Response:
     )
 
 
-@app.route("/link", methods=["GET"], cors=True)
+@app.route("/link", methods=["GET"], cors=web.CORS)
 def list_links() -> Response:
     """A page of links; ``Link: rel="next"`` when more may follow."""
     params = web.query(_request())
@@ -180,13 +180,13 @@ def list_links() -> Response:
     return web.page_response(_request(), *get_link_store().list(limit, params.get("next")))
 
 
-@app.route("/link/{link_id}", methods=["GET"], cors=True)
+@app.route("/link/{link_id}", methods=["GET"], cors=web.CORS)
 def get_link(link_id: str) -> dict[str, str]:
     """One link by id; 404 when there is none."""
     return get_link_store().get(link_id)
 
 
-@app.route("/link/{link_id}", methods=["DELETE"], cors=True)
+@app.route("/link/{link_id}", methods=["DELETE"], cors=web.CORS)
 def delete_link(link_id: str) -> Response:
     """Delete one link; 204, or 404 when there is none."""
     get_link_store().delete(link_id)
@@ -196,7 +196,7 @@ def delete_link(link_id: str) -> Response:
 # --- favorite movies --------------------------------------------------------
 
 
-@app.route("/movies", methods=["GET"], cors=True)
+@app.route("/movies", methods=["GET"], cors=web.CORS)
 def list_movies() -> Response:
     """A page of favorite movies; ``Link: rel="next"`` when more may follow."""
     params = web.query(_request())
@@ -204,13 +204,13 @@ def list_movies() -> Response:
     return web.page_response(_request(), *get_movie_store().list(limit, params.get("next")))
 
 
-@app.route("/movies/{name}", methods=["GET"], cors=True)
+@app.route("/movies/{name}", methods=["GET"], cors=web.CORS)
 def get_movie(name: str) -> dict[str, str]:
     """Someone's favorite movie; 404 when they have none."""
     return get_movie_store().get(name)
 
 
-@app.route("/movies/{name}", methods=["PUT"], cors=True)
+@app.route("/movies/{name}", methods=["PUT"], cors=web.CORS)
 def put_movie(name: str) -> dict[str, str]:
     """Create or replace someone's favorite movie; 200 with what was stored."""
     from chalicelib.tables.movies import validate_movie_body
@@ -219,7 +219,7 @@ def put_movie(name: str) -> dict[str, str]:
     return get_movie_store().put(name, title)
 
 
-@app.route("/movies/{name}", methods=["DELETE"], cors=True)
+@app.route("/movies/{name}", methods=["DELETE"], cors=web.CORS)
 def delete_movie(name: str) -> Response:
     """Forget someone's favorite movie; 204, or 404 when there was none."""
     get_movie_store().delete(name)
@@ -247,7 +247,7 @@ def basic_auth(auth_request: Any) -> AuthResponse:
     return AuthResponse(routes=["*"], principal_id=user, context={"grants": grants})
 
 
-_DOCDB = {"methods": ["GET", "POST", "PUT", "PATCH", "DELETE"], "authorizer": basic_auth, "cors": True}
+_DOCDB = {"methods": ["GET", "POST", "PUT", "PATCH", "DELETE"], "authorizer": basic_auth, "cors": web.CORS}
 
 
 def _docdb(database: str, collection: str) -> Response:
@@ -275,7 +275,7 @@ def docdb_democollection() -> Response:
     return _docdb("demodb", "democollection")
 
 
-_AGGREGATE = {"methods": ["POST"], "authorizer": basic_auth, "cors": True}
+_AGGREGATE = {**_DOCDB, "methods": ["POST"]}
 
 
 def _aggregate(database: str, collection: str) -> Response:
@@ -305,15 +305,24 @@ def docdb_democollection_aggregate() -> Response:
 # --- operations: health and the API description ------------------------------
 
 
-@app.route("/health", methods=["GET"])
+@app.route("/health", methods=["GET"], cors=web.CORS)
 def health() -> dict[str, str]:
     """Liveness for load balancers and smoke tests: answers without touching any backend."""
     return {"status": "ok"}
 
 
-@app.route("/openapi.json", methods=["GET"], cors=True)
+@app.route("/openapi.json", methods=["GET"], cors=web.CORS)
 def openapi_document() -> dict[str, Any]:
     """The OpenAPI 3 document of every route, parameter, body, response and error."""
     from chalicelib import openapi
 
     return openapi.document()
+
+
+@app.route("/docs", methods=["GET"], cors=web.CORS)
+def docs_page() -> Response:
+    """The interactive API reference (Swagger UI) over /openapi.json; "Try it out" calls this API."""
+    from chalicelib import docs
+
+    assets = get_settings().docs_assets_url
+    return Response(body=docs.page(assets), headers=docs.headers(assets))

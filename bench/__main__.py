@@ -78,6 +78,10 @@ def main() -> None:
         print("4. scale and memory…", flush=True)
         warm.scale(h, rows)
         warm.memory(h, rows)
+        print("   keep-alive on the local gateway…", flush=True)
+        from bench import keepalive
+
+        keepalive.keep_alive(backends, rows)
         h.mongo.close()
     if not args.skip_package:
         print("5. package…", flush=True)

@@ -26,6 +26,7 @@ API_VERSION = "1.0.0"
 # Modules with an ``openapi_section()``, in the order their paths are listed.
 SECTIONS = (
     "chalicelib.openapi",
+    "chalicelib.docs",
     "chalicelib.tables.links",
     "chalicelib.tables.movies",
     "chalicelib.docdb.views",

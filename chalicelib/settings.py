@@ -34,6 +34,7 @@ class Settings:
     docdb_ca_file: str
     secret_ttl_seconds: float
     docdb_pool_size: int
+    docs_assets_url: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -46,6 +47,7 @@ class Settings:
             docdb_ca_file=env.get("DOCDB_CA_FILE") or DEFAULT_CA_FILE,
             secret_ttl_seconds=_float(env, "SECRET_TTL_SECONDS", 300.0),
             docdb_pool_size=max(1, int(_float(env, "DOCDB_POOL_SIZE", 2))),  # 0 would mean unbounded
+            docs_assets_url=env.get("DOCS_ASSETS_URL") or None,
         )
 
     def require(self, name: str) -> str:

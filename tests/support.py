@@ -14,12 +14,20 @@ import contextlib
 import http.client
 import http.server
 import json
+import logging
+import os
 import re
+import shutil
 import socket
 import ssl
+import subprocess
+import sys
+import tarfile
+import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -27,6 +35,7 @@ from urllib.parse import urlencode
 import boto3
 from chalice.test import Client
 
+from chalicelib import docs
 from chalicelib.tables.schema import LINKS, MOVIES
 from tools import local_stack
 
@@ -427,3 +436,85 @@ def watched_connection(stack: Stack, commands: list[dict[str, Any]]) -> Any:
         return stack.secantus.client(event_listeners=[Listener()])
 
     return DocdbConnection(FixedSecret(stack.secantus.secret()), local_stack.DOCDB_SECRET_ID, "", 1, factory)
+
+
+# --- suite-wide log capture ---------------------------------------------------
+# Every log record of the session (and what `chalice local` printed in
+# tests/routes/test_fuzz.py) is kept, so tests/test_logs.py, which runs last, can
+# assert that no password or Authorization header value ever reached a log.
+
+
+
+class _KeepEveryRecord(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.messages.append(self.format(record))
+        except Exception:  # a record whose arguments do not format: keep its parts
+            self.messages.append(f"{record.msg!r} {record.args!r}")
+
+
+LOG_CAPTURE = _KeepEveryRecord()
+
+
+def record_external_log(text: str) -> None:
+    """Add another process's log output to what tests/test_logs.py checks."""
+    LOG_CAPTURE.messages.extend(text.splitlines())
+
+
+# --- the local gateway as `make run` starts it ----------------------------------
+
+
+@contextlib.contextmanager
+def local_gateway(log_dir: Path, extra_env: dict[str, str] | None = None) -> Iterator[str]:
+    """Serve the app on a free loopback port with the session stack's environment; yield its base URL."""
+    port = local_stack.free_port()
+    log_path = log_dir / f"gateway-{port}.log"
+    command = [sys.executable, "-m", "tools.local_gateway", "--stage", "local", "--host", "127.0.0.1",
+               "--port", str(port)]  # fmt: skip
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **(extra_env or {})}, stdout=log,
+                                stderr=subprocess.STDOUT)  # fmt: skip
+        try:
+            local_stack.wait_for_port(port, proc, "the local gateway", timeout=60)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            local_stack.stop(proc)
+    # What the server logged goes through the suite's credential check (tests/test_logs.py).
+    record_external_log(log_path.read_text(errors="replace"))
+
+
+# --- a local copy of the pinned swagger-ui-dist (fetched once with npm into build/) --
+# The /docs tests check the hashes in chalicelib/docs.py against it, and the
+# browser tests answer the page's CDN requests from it, so no test needs the CDN.
+
+
+CACHE = ROOT / "build" / f"swagger-ui-dist-{docs.SWAGGER_UI_VERSION}"
+
+
+def swagger_ui_dist() -> Path:
+    """The package's files (``CACHE/package/…``), downloaded from the npm registry on first use."""
+    package = CACHE / "package"
+    if (package / "package.json").exists():
+        return package
+    npm = shutil.which("npm")
+    if npm is None:
+        raise RuntimeError("npm is needed to fetch swagger-ui-dist for the /docs tests (apt-get install npm)")
+    CACHE.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=CACHE.parent) as tmp:
+        # `npm pack` checks the tarball against the registry's integrity hash.
+        subprocess.run([npm, "pack", f"swagger-ui-dist@{docs.SWAGGER_UI_VERSION}", "--silent"], cwd=tmp,
+                       check=True, stdout=subprocess.DEVNULL, timeout=300)  # fmt: skip
+        (tarball,) = Path(tmp).glob("swagger-ui-dist-*.tgz")
+        with tarfile.open(tarball) as archive:
+            archive.extractall(tmp, filter="data")
+        staged = Path(tmp) / "staged"
+        staged.mkdir()
+        (Path(tmp) / "package").rename(staged / "package")
+        with contextlib.suppress(OSError):  # another run got there first
+            staged.rename(CACHE)
+    return package

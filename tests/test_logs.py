@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from tests.conftest import LOG_CAPTURE
-from tests.support import USERS, basic
+from tests.support import LOG_CAPTURE, USERS, basic
 from tools import local_stack
 
 PASSWORDS = sorted({password for password, _ in USERS.values()} | {local_stack.DB_PASSWORD})

@@ -253,9 +253,9 @@ def main() -> None:
         seed(moto.endpoint, secantus, {user: (password, ["*/*:rw"])})
         env = {**os.environ, **aws_env(moto.endpoint), "DOCDB_CA_FILE": str(secantus.ca_file)}
         api = subprocess.Popen(
-            # No autoreload: chalice's watcher restarts on any file change under
-            # the project, and SecantusDB writes its data under .local/.
-            [str(BIN / "chalice"), "local", "--no-autoreload", "--stage", "local",
+            # chalice local as API Gateway behaves (tools/local_gateway.py); no
+            # autoreload, as SecantusDB writes its data under the project.
+            [sys.executable, "-m", "tools.local_gateway", "--stage", "local",
              "--host", "127.0.0.1", "--port", str(api_port)],
             cwd=ROOT,
             env=env,

@@ -65,7 +65,7 @@ def test_every_response_but_204_has_a_json_body_schema():
             if method not in METHODS:
                 continue
             for status, response in operation["responses"].items():
-                if status != "204":
+                if status != "204" and path != "/docs":  # /docs is the HTML page
                     assert "schema" in response["content"]["application/json"], (path, method, status)
 
 
