@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from chalice import AuthResponse, Chalice, Response
+from chalice import AuthResponse, Chalice, CORSConfig, Response
 
 from chalicelib import errors, paging, web
 from chalicelib.settings import Settings
@@ -280,6 +280,36 @@ def _delete(request: Any, database: str, collection: str) -> Response:
 
 
 _DOCDB_HANDLERS = {"GET": _find, "POST": _insert, "PUT": _insert, "PATCH": _update, "DELETE": _delete}
+
+
+# --- the Atlas Data API's contract (credentials checked in the handler) -----
+
+# content_types "*/*": the view answers a wrong Content-Type itself, in the Data API's error shape.
+_DATA_API = {
+    "methods": ["POST"],
+    "content_types": ["*/*"],
+    "cors": CORSConfig(allow_origin="*", allow_headers=["apiKey", "api-key"]),
+}
+
+
+@app.route("/action/{action}", **_DATA_API)
+def data_api_action(action: str) -> Response:
+    """An Atlas Data API action (findOne, find, insertOne, …) on any collection your grants allow."""
+    return data_api_request(action)
+
+
+@app.route("/app/{app_id}/endpoint/data/v1/action/{action}", **_DATA_API)
+def data_api_app_action(app_id: str, action: str) -> Response:
+    """The same, at the path an Atlas Data API URL has (``app_id`` is ignored)."""
+    return data_api_request(action)
+
+
+def data_api_request(action: str) -> Response:
+    from chalicelib.dataapi import views
+
+    return views.handle(
+        app.current_request, action, get_user_directory, get_collection_service, get_settings().data_api_return_type
+    )
 
 
 # --- operations: health and the API description ------------------------------

@@ -417,6 +417,9 @@ def document() -> dict[str, Any]:
             "required": ["deleted_count"],
         },
     }
+    from chalicelib.dataapi import openapi as data_api
+
+    paths.update(data_api.openapi_paths())
     return {
         "openapi": OPENAPI_VERSION,
         "info": {
@@ -430,7 +433,10 @@ def document() -> dict[str, Any]:
         "paths": paths,
         "components": {
             "schemas": schemas,
-            "securitySchemes": {"basicAuth": {"type": "http", "scheme": "basic"}},
+            "securitySchemes": {
+                "basicAuth": {"type": "http", "scheme": "basic"},
+                **data_api.openapi_security_schemes(),
+            },
         },
     }
 

@@ -34,6 +34,7 @@ class Settings:
     docdb_ca_file: str
     secret_ttl_seconds: float
     docdb_pool_size: int
+    data_api_return_type: str = "JSON"  # the Data API's format when Accept names none: JSON or EJSON
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -46,6 +47,7 @@ class Settings:
             docdb_ca_file=env.get("DOCDB_CA_FILE") or DEFAULT_CA_FILE,
             secret_ttl_seconds=_float(env, "SECRET_TTL_SECONDS", 300.0),
             docdb_pool_size=max(1, int(_float(env, "DOCDB_POOL_SIZE", 2))),  # 0 would mean unbounded
+            data_api_return_type=env.get("DATA_API_RETURN_TYPE") or "JSON",
         )
 
     def require(self, name: str) -> str:
