@@ -95,7 +95,7 @@ _ERRORS = {
 }
 
 
-def _operation(summary: str, parameters: list[dict[str, Any]]) -> dict[str, Any]:
+def _operation(summary: str) -> dict[str, Any]:
     responses: dict[str, Any] = {
         "200": {"description": "the action's result, as Accept asked (or the stage's default)",
                 "content": _content(RESULT)},
@@ -114,7 +114,6 @@ def _operation(summary: str, parameters: list[dict[str, Any]]) -> dict[str, Any]
             "(or api-key) header holding a key from `tools.users create-key`, or HTTP Basic. find and "
             "aggregate answer a 400 rather than more than the response budget."
         ),
-        "parameters": parameters,
         "requestBody": {"required": True, "content": _content(REQUEST_BODY)},
         "responses": responses,
         "security": [{"dataApiKey": []}, {"dataApiKeyAlt": []}, {"basicAuth": []}],
@@ -140,9 +139,10 @@ _APP_ID = {
 def openapi_paths() -> dict[str, Any]:
     """The path items of ``/action/{action}`` and its Atlas-shaped twin."""
     return {
-        "/action/{action}": {"post": _operation("Run a Data API action", [_ACTION])},
+        "/action/{action}": {"parameters": [_ACTION], "post": _operation("Run a Data API action")},
         "/app/{app_id}/endpoint/data/v1/action/{action}": {
-            "post": _operation("Run a Data API action (Atlas URL shape)", [_APP_ID, _ACTION])
+            "parameters": [_APP_ID, _ACTION],
+            "post": _operation("Run a Data API action (Atlas URL shape)"),
         },
     }
 
