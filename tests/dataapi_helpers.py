@@ -8,7 +8,7 @@ from typing import Any
 
 from chalice.test import Client
 
-from tests.conftest import USERS, Stack, reset_app
+from tests.conftest import USERS, Stack
 from tools import local_stack
 from tools import users as users_tool
 
@@ -34,8 +34,10 @@ def revoke_key(stack: Stack, key: str) -> None:
 
 
 def forget_secrets() -> None:
-    """What the secret's TTL does in a container: the next request re-reads it."""
-    reset_app()
+    """What the secret's TTL does in a warm container: the next request re-reads it."""
+    import app as app_module
+
+    app_module.get_secrets().invalidate(local_stack.USERS_SECRET_ID)
 
 
 def keys_for_every_user(stack: Stack) -> dict[str, str]:
