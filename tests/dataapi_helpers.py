@@ -8,7 +8,7 @@ from typing import Any
 
 from chalice.test import Client
 
-from tests.conftest import USERS, Stack
+from tests.conftest import USERS, Stack, reset_app
 from tools import local_stack
 from tools import users as users_tool
 
@@ -37,7 +37,12 @@ def forget_secrets() -> None:
     """What the secret's TTL does in a warm container: the next request re-reads it."""
     import app as app_module
 
-    app_module.get_secrets().invalidate(local_stack.USERS_SECRET_ID)
+    # Only a loader the app built itself: building one here would cache the
+    # settings outside a request, before the stage's environment is set.
+    if app_module._SECRETS is None:
+        reset_app()
+    else:
+        app_module.get_secrets().invalidate(local_stack.USERS_SECRET_ID)
 
 
 def keys_for_every_user(stack: Stack) -> dict[str, str]:
