@@ -74,6 +74,10 @@ def main() -> None:
         print("4. scale and memory…", flush=True)
         warm.scale(h, rows)
         warm.memory(h, rows)
+        print("6. the Data API's find…", flush=True)
+        from bench import dataapi
+
+        dataapi.data_api_find(h, backends, rows)
         h.mongo.close()
     if not args.skip_package:
         print("5. package…", flush=True)
