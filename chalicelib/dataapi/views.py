@@ -94,6 +94,12 @@ def handle(
         payload = action.run(service(), database, collection, body, media)
     except ChaliceViewError as exc:
         return error_response(exc)
+    except Exception:
+        # A bug, not bad input: logged with its traceback (never a header or body), answered in the contract's shape.
+        request_id = (request.context or {}).get("requestId", "unknown")
+        log.exception("the Data API action %s failed (request id %s)", action_name[:100], request_id)
+        failure = ChaliceViewError(f"An internal server error occurred (request id {request_id}).")
+        return error_response(failure)
     return Response(body=payload.decode(), status_code=200, headers={"Content-Type": media})
 
 
