@@ -221,6 +221,14 @@ def test_find_limit_skip_sort(client, admin, collection, stack):
     assert len(ok(action(client, "find", ns, admin), "find")["documents"]) == 30  # default limit 1000
 
 
+def test_an_empty_projection_returns_every_field(client, admin, collection, stack):
+    stack.mongo[DB][collection].insert_one({"_id": "p", "a": 1, "b": 2})
+    ns = namespace(collection)
+    expected = {"_id": "p", "a": 1, "b": 2}
+    assert ok(action(client, "findOne", {**ns, "projection": {}}, admin), "findOne") == {"document": expected}
+    assert ok(action(client, "find", {**ns, "projection": {}}, admin), "find") == {"documents": [expected]}
+
+
 @pytest.mark.parametrize("limit", [0, -1, actions.MAX_FIND_LIMIT + 1, 1.5, "10", True])
 def test_find_limit_out_of_range_is_400(client, admin, collection, limit):
     failed(action(client, "find", {**namespace(collection), "limit": limit}, admin), 400, "InvalidParameter")
