@@ -82,15 +82,17 @@ def handle(
         action = ACTIONS.get(action_name)
         if action is None:
             raise NotFoundError(f"there is no action {action_name[:100]!r}; the actions are {', '.join(ACTIONS)}")
-        grants = authenticate(request.headers, users())
+        _user, grants = authenticate(request.headers, users())
         media = formats.response_type(request.headers.get("accept"), formats.default_type(return_type))
         body = formats.read_body(request)
         database, collection = namespace(body)
         method = "POST" if action.write else "GET"
-        if not auth.allowed(auth.parse_grants(grants), database, collection, method):
+        if not auth.allowed(auth.parse_found(grants), database, collection, method):
             access = "write" if action.write else "read"
             raise ForbiddenError(f"your grants do not allow {action_name} ({access}) on {database}/{collection}")
         action.check_fields(body)
+        # Idempotency-Key (issue 14) plugs in here for action.write: scoped to ``_user``,
+        # fingerprinting (action_name, the body), around this one call.
         payload = action.run(service(), database, collection, body, media)
     except ChaliceViewError as exc:
         return error_response(exc)
@@ -103,8 +105,8 @@ def handle(
     return Response(body=payload.decode(), status_code=200, headers={"Content-Type": media})
 
 
-def authenticate(headers: Any, users: UserDirectory) -> str:
-    """The caller's grants (comma-joined), from Basic credentials or an API key.
+def authenticate(headers: Any, users: UserDirectory) -> tuple[str, str]:
+    """``(user, grants comma-joined)`` from Basic credentials or an API key.
 
     In the order Atlas checked them: ``Authorization`` first, then the key
     headers.  Nothing here logs a header value.
@@ -112,7 +114,7 @@ def authenticate(headers: Any, users: UserDirectory) -> str:
     authorization = headers.get("authorization")
     scheme = (authorization or "").strip().partition(" ")[0].lower()
     if scheme == "basic":
-        return _grants(users.authenticate(authorization))
+        return _found(users.authenticate(authorization))
     if scheme == "bearer":  # access tokens are not issued here
         raise UnauthorizedError(NO_USER)
     for name in KEY_HEADERS:
@@ -120,13 +122,13 @@ def authenticate(headers: Any, users: UserDirectory) -> str:
         if key is not None:
             if not key.strip():
                 raise formats.MissingParameterError(f"the {name} header is empty")
-            return _grants(users.authenticate_key(key.strip()))
+            return _found(users.authenticate_key(key.strip()))
     if authorization is not None or any(headers.get(name) is not None for name in UNOFFERED_HEADERS):
         raise UnauthorizedError(NO_USER)
     raise BadRequestError(NO_AUTHENTICATION)
 
 
-def _grants(result: tuple[str, str] | None) -> str:
+def _found(result: tuple[str, str] | None) -> tuple[str, str]:
     if result is None:
         raise UnauthorizedError(NO_USER)
-    return result[1]
+    return result
