@@ -87,7 +87,7 @@ def handle(
         body = formats.read_body(request)
         database, collection = namespace(body)
         method = "POST" if action.write else "GET"
-        if not auth.allowed(auth.parse_found(grants), database, collection, method):
+        if not auth.allowed(auth.parse_grants(grants), database, collection, method):
             access = "write" if action.write else "read"
             raise ForbiddenError(f"your grants do not allow {action_name} ({access}) on {database}/{collection}")
         action.check_fields(body)
