@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 from bson import ObjectId
 from jsonschema import Draft202012Validator
+from openapi_schema_validator import OAS30Validator
 
-from chalicelib.dataapi import actions
+from chalicelib.dataapi import actions, openapi
 from chalicelib.paging import MAX_PAGE_BYTES
 from tests.conftest import ADMIN, basic
 from tests.dataapi_helpers import EJSON, JSON, action, content_type, keys_for_every_user, namespace
@@ -60,6 +61,7 @@ def ok(response: Any, name: str, media: str = JSON) -> Any:
     assert content_type(response) == media
     value = json.loads(response.body)
     Draft202012Validator(SHAPES[media][name]).validate(value)
+    OAS30Validator(openapi.RESULT).validate(value)  # and what /openapi.json promises
     return value
 
 
@@ -68,6 +70,7 @@ def failed(response: Any, status: int, code: str | None = None) -> dict[str, Any
     assert content_type(response) == JSON
     value = json.loads(response.body)
     Draft202012Validator(ERROR_SHAPE).validate(value)
+    OAS30Validator(openapi.ERROR).validate(value)
     if code is not None:
         assert value["error_code"] == code, value
     return value
@@ -403,3 +406,14 @@ def test_explicit_empty_filter_deletes_everything(client, admin, collection, sta
     stack.mongo[DB][collection].insert_many([{"a": i} for i in range(3)])
     assert ok(action(client, "deleteMany", {**namespace(collection), "filter": {}}, admin), "deleteMany") == {
         "deletedCount": 3}  # fmt: skip
+
+
+def test_the_openapi_description_names_every_action_and_both_routes():
+    paths = openapi.openapi_paths()
+    assert set(paths) == {"/action/{action}", "/app/{app_id}/endpoint/data/v1/action/{action}"}
+    for item in paths.values():
+        [action_param] = [p for p in item["parameters"] if p["name"] == "action"]
+        assert action_param["schema"]["enum"] == list(actions.ACTIONS)
+        assert set(item["post"]["requestBody"]["content"]) == {JSON, EJSON}
+        assert item["post"]["requestBody"]["content"][JSON]["schema"]["properties"]["limit"]["maximum"] == (
+            actions.MAX_FIND_LIMIT)  # fmt: skip
