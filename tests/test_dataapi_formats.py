@@ -176,3 +176,15 @@ def test_malformed_extended_json_is_400(client, key, raw):
     response = action(client, "find", None, key, raw=raw)
     assert response.status_code == 400, response.body
     assert json.loads(response.body)["error_code"] == "InvalidParameter"
+
+
+def test_plain_json_for_what_the_table_leaves_out():
+    from bson import Code, DBRef, Int64, ObjectId
+
+    value = {"b": True, "n": None, "nan": float("nan"), "big": Int64(2**62), "code": Code("x"),
+             "ref": DBRef("c", ObjectId("5d505646cf6d4fe581014ab2"))}  # fmt: skip
+    assert json.loads(formats.dumps(value, JSON)) == {
+        "b": True, "n": None, "nan": None, "big": 2**62, "code": {"$code": "x"},
+        "ref": {"$ref": "c", "$id": {"$oid": "5d505646cf6d4fe581014ab2"}},
+    }  # fmt: skip
+    assert json.loads(formats.dumps(value, EJSON))["nan"] == {"$numberDouble": "NaN"}
