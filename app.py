@@ -302,6 +302,32 @@ def docdb_democollection_aggregate() -> Response:
     return _aggregate("demodb", "democollection")
 
 
+# --- the Atlas Data API's contract (credentials checked in the handler) -----
+
+# content_types "*/*": the view answers a wrong Content-Type itself, in the Data API's error shape.
+_DATA_API = {"methods": ["POST"], "content_types": ["*/*"], "cors": web.CORS}
+
+
+@app.route("/action/{action}", **_DATA_API)
+def data_api_action(action: str) -> Response:
+    """An Atlas Data API action (findOne, find, insertOne, …) on any collection your grants allow."""
+    return data_api_request(action)
+
+
+@app.route("/app/{app_id}/endpoint/data/v1/action/{action}", **_DATA_API)
+def data_api_app_action(app_id: str, action: str) -> Response:
+    """The same, at the path an Atlas Data API URL has (``app_id`` is ignored)."""
+    return data_api_request(action)
+
+
+def data_api_request(action: str) -> Response:
+    # Deferred, as in _docdb: the Data API's views import bson and the driver.
+    from chalicelib.dataapi import views
+
+    return views.handle(_request(), action, get_user_directory, get_collection_service,
+                        get_settings().data_api_return_type)  # fmt: skip
+
+
 # --- operations: health and the API description ------------------------------
 
 

@@ -82,6 +82,10 @@ def main() -> None:
         from bench import keepalive
 
         keepalive.keep_alive(backends, rows)
+        print("6. the Data API's find…", flush=True)
+        from bench import dataapi
+
+        dataapi.data_api_find(h, backends, rows)
         h.mongo.close()
     if not args.skip_package:
         print("5. package…", flush=True)

@@ -30,6 +30,7 @@ SECTIONS = (
     "chalicelib.tables.links",
     "chalicelib.tables.movies",
     "chalicelib.docdb.views",
+    "chalicelib.dataapi.openapi",
 )
 
 JSON = "application/json"
@@ -41,6 +42,7 @@ class Section:
 
     paths: dict[str, Any]
     schemas: dict[str, Any] = field(default_factory=dict)
+    security_schemes: dict[str, Any] = field(default_factory=dict)
 
 
 def ref(name: str) -> dict[str, str]:
@@ -175,14 +177,15 @@ def document() -> dict[str, Any]:
 
     paths: dict[str, Any] = {}
     schemas: dict[str, Any] = {}
+    schemes: dict[str, Any] = {"basicAuth": {"type": "http", "scheme": "basic"}}
     for module in SECTIONS:
         section: Section = importlib.import_module(module).openapi_section()
-        for name, table in (("path", section.paths), ("schema", section.schemas)):
-            clash = set(table) & set(paths if name == "path" else schemas)
+        for name, mine, everyone in (("path", section.paths, paths), ("schema", section.schemas, schemas),
+                                     ("security scheme", section.security_schemes, schemes)):  # fmt: skip
+            clash = set(mine) & set(everyone)
             if clash:
                 raise AssertionError(f"{module} describes the {name} {sorted(clash)} again")
-        paths.update(section.paths)
-        schemas.update(section.schemas)
+            everyone.update(mine)
     return {
         "openapi": OPENAPI_VERSION,
         "info": {
@@ -196,6 +199,6 @@ def document() -> dict[str, Any]:
         "paths": paths,
         "components": {
             "schemas": schemas,
-            "securitySchemes": {"basicAuth": {"type": "http", "scheme": "basic"}},
+            "securitySchemes": schemes,
         },
     }

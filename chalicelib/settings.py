@@ -35,6 +35,7 @@ class Settings:
     secret_ttl_seconds: float
     docdb_pool_size: int
     docs_assets_url: str | None = None
+    data_api_return_type: str = "JSON"  # the Data API's format when Accept names none: JSON or EJSON
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -48,6 +49,7 @@ class Settings:
             secret_ttl_seconds=_float(env, "SECRET_TTL_SECONDS", 300.0),
             docdb_pool_size=max(1, int(_float(env, "DOCDB_POOL_SIZE", 2))),  # 0 would mean unbounded
             docs_assets_url=env.get("DOCS_ASSETS_URL") or None,
+            data_api_return_type=env.get("DATA_API_RETURN_TYPE") or "JSON",
         )
 
     def require(self, name: str) -> str:

@@ -22,8 +22,9 @@ EXPOSED_HEADERS = (
     "Link", "X-Total-Count", "Location", "Retry-After", "ETag", "Idempotent-Replayed", "WWW-Authenticate",
 )
 # Request headers a browser may send besides Chalice's defaults (Authorization,
-# Content-Type, X-Amz-*, X-Api-Key): conditional and idempotent writes.
-ALLOWED_HEADERS = ("Idempotency-Key", "If-Match", "If-None-Match")
+# Content-Type, X-Amz-*, X-Api-Key): conditional and idempotent writes, and the
+# Data API's key headers.
+ALLOWED_HEADERS = ("Idempotency-Key", "If-Match", "If-None-Match", "apiKey", "api-key")
 # The one CORS configuration of every route (Chalice requires one per path anyway).
 CORS = CORSConfig(allow_origin="*", allow_headers=list(ALLOWED_HEADERS), expose_headers=list(EXPOSED_HEADERS),
                   max_age=600)

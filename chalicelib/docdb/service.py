@@ -1,14 +1,14 @@
-"""The collection service: find, insert, update and delete on one collection."""
+"""The collection service: find, insert, update, replace and delete on one collection."""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any
+from typing import Any, TypeVar
 
 from bson.codec_options import CodecOptions
 from bson.raw_bson import RawBSONDocument
@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 _RAW_DOCUMENTS = CodecOptions(document_class=RawBSONDocument)
 CURSOR_KIND = "docdb"
+T = TypeVar("T")
 
 
 @dataclass
@@ -178,6 +179,63 @@ class CollectionService:
                 "use projection to return fewer fields"
             )
         return body, count, more
+    # --- single-document and streaming variants (the Data API's actions) ----
+
+    def find_one(
+        self, database: str, collection: str, flt: dict[str, Any], projection: dict[str, Any] | None
+    ) -> RawBSONDocument | None:
+        """The first matching document, undecoded, or None."""
+
+        def operation(client: Any) -> RawBSONDocument | None:
+            coll = client[database].get_collection(collection, codec_options=_RAW_DOCUMENTS)
+            return coll.find_one(flt, projection, max_time_ms=MAX_TIME_MS)
+
+        return self._connection.run(operation)
+
+    def find_each(
+        self, database: str, collection: str, spec: FindSpec, consume: Callable[[Iterator[RawBSONDocument]], T]
+    ) -> T:
+        """``consume`` run over the matching documents (undecoded), in the spec's order.
+
+        No cursor, no added ``_id`` order: ``consume`` decides how much it takes
+        and raises to refuse the rest.  ``spec.limit`` bounds what is fetched.
+        """
+
+        def operation(client: Any) -> T:
+            coll = client[database].get_collection(collection, codec_options=_RAW_DOCUMENTS)
+            cursor = coll.find(
+                spec.filter, spec.projection, sort=spec.sort or None, skip=spec.skip, limit=spec.limit,
+                max_time_ms=MAX_TIME_MS,
+            )  # fmt: skip
+            with cursor:
+                return consume(iter(cursor))
+
+        return self._connection.run(operation)
+
+    def update_one(self, database: str, collection: str, spec: UpdateSpec) -> dict[str, Any]:
+        def operation(client: Any) -> dict[str, Any]:
+            with _lost_write("update", "the update may or may not have been applied; read before retrying"):
+                result = client[database][collection].update_one(spec.filter, spec.update, upsert=spec.upsert)
+            return _update_result(result)
+
+        return self._connection.run(operation)
+
+    def replace_one(
+        self, database: str, collection: str, flt: dict[str, Any], replacement: dict[str, Any], upsert: bool
+    ) -> dict[str, Any]:
+        def operation(client: Any) -> dict[str, Any]:
+            with _lost_write("replace", "the replace may or may not have been applied; read before retrying"):
+                result = client[database][collection].replace_one(flt, replacement, upsert=upsert)
+            return _update_result(result)
+
+        return self._connection.run(operation)
+
+    def delete_one(self, database: str, collection: str, flt: dict[str, Any]) -> dict[str, int]:
+        def operation(client: Any) -> dict[str, int]:
+            with _lost_write("delete", "the delete may or may not have been applied; read before retrying"):
+                return {"deleted_count": client[database][collection].delete_one(flt).deleted_count}
+
+        return self._connection.run(operation)
 
     @staticmethod
     def _offset(cursor: str | None, start: int, query_id: str) -> int:
@@ -218,6 +276,14 @@ def _lost_write(what: str, advice: str) -> Iterator[None]:
         # write may have been applied in part.
         log.warning("a %s ran out of time on the server, outcome unknown", what)
         raise ServiceUnavailableError(f"the {what} ran out of time on the database; {advice}") from None
+
+
+def _update_result(result: Any) -> dict[str, Any]:
+    return {
+        "matched_count": result.matched_count,
+        "modified_count": result.modified_count,
+        "upserted_id": result.upserted_id,
+    }
 
 
 def _query_id(database: str, collection: str, *parts: Any) -> str:
