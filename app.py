@@ -59,10 +59,9 @@ def get_movie_store() -> Any:
 def get_secrets() -> Any:
     global _SECRETS
     if _SECRETS is None:
-        from chalicelib.aws import client
-        from chalicelib.secrets import SecretsLoader
+        from chalicelib.secrets import SecretsLoader, secrets_client
 
-        _SECRETS = SecretsLoader(lambda: client("secretsmanager"), get_settings().secret_ttl_seconds)
+        _SECRETS = SecretsLoader(secrets_client, get_settings().secret_ttl_seconds)
     return _SECRETS
 
 
