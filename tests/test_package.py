@@ -9,6 +9,7 @@ API Gateway events against moto and the TLS+SCRAM SecantusDB.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -85,7 +86,7 @@ def test_deployment_zip_stays_under_3_mb(prod_package: Path) -> None:
 
 def test_deployment_zip_bundles_no_boto3_and_no_dev_tools(zip_names: list[str]) -> None:
     assert not top_level(zip_names) & FORBIDDEN_TOP_LEVEL
-    chalice_files = {name for name in zip_names if name.startswith("chalice/")}
+    chalice_files = {name for name in zip_names if name.startswith("chalice/") and "/__pycache__/" not in name}
     assert chalice_files == {"chalice/__init__.py", "chalice/app.py"}, "only Chalice's runtime belongs in Lambda"
 
 
@@ -95,6 +96,23 @@ def test_deployment_zip_holds_the_app_and_what_lambda_lacks(zip_names: list[str]
     # Compiled for Lambda (manylinux, this Python), not whatever the build machine runs.
     abi = f"cpython-{sys.version_info.major}{sys.version_info.minor}-x86_64-linux-gnu.so"
     assert any(name.startswith("orjson/") and name.endswith(abi) for name in zip_names)
+
+
+def test_deployment_zip_carries_bytecode_lambda_can_use_without_checking_sources(zip_names: list[str]) -> None:
+    # /var/task is read-only: without it, every cold start compiles every module it imports.
+    tag = sys.implementation.cache_tag
+    expected = {f"__pycache__/app.{tag}.pyc", f"chalicelib/docdb/__pycache__/client.{tag}.pyc",
+                f"pymongo/__pycache__/__init__.{tag}.pyc", f"bson/__pycache__/__init__.{tag}.pyc",
+                f"chalice/__pycache__/app.{tag}.pyc"}  # fmt: skip
+    assert expected <= set(zip_names)
+    assert not [name for name in zip_names if name.startswith(("dns/", "gridfs/")) and name.endswith(".pyc")]
+
+
+def test_deployment_bytecode_is_unchecked_hash_based(prod_package: Path) -> None:
+    with zipfile.ZipFile(prod_package / "deployment.zip") as archive:
+        header = archive.read(f"__pycache__/app.{sys.implementation.cache_tag}.pyc")[:16]
+    assert header[:4] == importlib.util.MAGIC_NUMBER
+    assert int.from_bytes(header[4:8], "little") == 0b01  # hash-based, not checked against the source
 
 
 # --- the package running on its own ------------------------------------------
