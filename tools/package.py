@@ -4,8 +4,10 @@
 
 Runs ``chalice package --merge-template infra/resources.json`` for the stage,
 then makes that stage the default of the template's ``ChaliceStage``
-parameter, so the template deploys with no parameters, and adds bytecode to
-deployment.zip (see :func:`add_bytecode`).
+parameter, so the template deploys with no parameters; points API Gateway at
+the API handler's alias, which provisioned concurrency needs (see
+:func:`route_to_alias`); and adds bytecode to deployment.zip (see
+:func:`add_bytecode`).
 Nothing here talks to AWS; Chalice fetches Lambda-compatible wheels from PyPI.
 """
 
@@ -23,6 +25,7 @@ import sys
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -32,6 +35,8 @@ ZIP_NAME = "deployment.zip"
 CA_BUNDLE = ROOT / "vendor" / "global-bundle.pem"
 # Never imported by the app (dnspython serves only mongodb+srv:// URIs, gridfs
 # only GridFS): their bytecode would cost package size and save no cold start.
+# The resource SAM generates for AutoPublishAlias "live" on APIHandler.
+ALIAS_RESOURCE = "APIHandlerAliaslive"
 NO_BYTECODE = re.compile(r"(^|/)(dns|gridfs)/")
 
 
@@ -69,9 +74,38 @@ def package(stage: str, out: Path) -> Path:
     template_path = out / TEMPLATE_NAME
     template = json.loads(template_path.read_text())
     template["Parameters"]["ChaliceStage"]["Default"] = stage
+    route_to_alias(template)
     template_path.write_text(json.dumps(template, indent=2) + "\n")
     add_bytecode(out / ZIP_NAME, template["Resources"]["APIHandler"]["Properties"]["Runtime"])
     return template_path
+
+
+def route_to_alias(template: dict[str, Any]) -> None:
+    """Make API Gateway invoke the API handler's alias ``live`` rather than the function.
+
+    Provisioned concurrency (infra/resources.json, ``ApiHandlerProvisionedConcurrency``)
+    lives on a published version behind an alias; requests that invoke the
+    unqualified function never reach it.  SAM publishes the version and the
+    alias (``AutoPublishAlias``); this rewrites Chalice's integration URIs to
+    the alias, whose invoke permission the merge template adds (SAM resolves
+    ``APIHandler.Alias`` in a Ref, not inside an OpenAPI body's Fn::Sub, so the
+    URIs name the resource SAM generates for the alias).  It also caps
+    the parameter at the handler's reserved concurrency, which provisioned
+    concurrency cannot exceed.
+    """
+    body = template["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]
+    rewritten = 0
+    for operations in body["paths"].values():
+        for operation in operations.values():
+            uri = operation.get("x-amazon-apigateway-integration", {}).get("uri", {})
+            if isinstance(uri, dict) and "${APIHandler.Arn}" in uri.get("Fn::Sub", ""):
+                uri["Fn::Sub"] = uri["Fn::Sub"].replace("${APIHandler.Arn}", "${" + ALIAS_RESOURCE + "}")
+                rewritten += 1
+    if not rewritten:
+        raise SystemExit("no API Gateway integration with the API handler found to point at its alias")
+    reserved = template["Resources"]["APIHandler"]["Properties"].get("ReservedConcurrentExecutions")
+    if reserved is not None:
+        template["Parameters"]["ApiHandlerProvisionedConcurrency"]["MaxValue"] = reserved
 
 
 def add_bytecode(zip_path: Path, runtime: str) -> int:
