@@ -20,7 +20,7 @@ from chalicelib.settings import Settings
 if TYPE_CHECKING:
     # Types only: each getter imports its module on first use, so a cold
     # request pays only for the backend it touches (botocore for the tables,
-    # pymongo and bson for DocumentDB; see tests/unit/test_cold_imports.py).
+    # pymongo and bson for DocumentDB; see tests/unit/test_import_guards.py).
     from chalicelib.auth import UserDirectory
     from chalicelib.docdb.service import CollectionService
     from chalicelib.secrets import SecretsLoader
@@ -101,10 +101,9 @@ def get_movie_store() -> MovieStore:
 
 def get_secrets() -> SecretsLoader:
     if deps.secrets is None:
-        from chalicelib.aws import client
-        from chalicelib.secrets import SecretsLoader
+        from chalicelib.secrets import SecretsLoader, secrets_client
 
-        deps.secrets = SecretsLoader(lambda: client("secretsmanager"), get_settings().secret_ttl_seconds)
+        deps.secrets = SecretsLoader(secrets_client, get_settings().secret_ttl_seconds)
     return deps.secrets
 
 

@@ -27,7 +27,6 @@ import tarfile
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -39,6 +38,7 @@ from chalice.test import Client
 from chalicelib import docs
 from chalicelib.tables.schema import LINKS, MOVIES
 from tools import local_stack
+from tools.lambda_runtime import proxy_event, token_event  # noqa: F401  (shared by the tests)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -92,44 +92,6 @@ class Stack:
                 if "LastEvaluatedKey" not in page:
                     break
                 kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
-
-# --- Lambda events, as API Gateway sends them ----------------------------------
-
-
-def proxy_event(
-    method: str,
-    resource: str,
-    path: str,
-    path_parameters: dict[str, str] | None = None,
-    authorizer: dict[str, str] | None = None,
-) -> dict[str, Any]:
-    """A REST API (payload 1.0) Lambda proxy event, as API Gateway sends it."""
-    headers = {"Accept": "application/json", "Host": "abc123.execute-api.us-east-1.amazonaws.com"}
-    context: dict[str, Any] = {
-        "resourcePath": resource, "httpMethod": method, "path": f"/api{path}", "stage": "api",
-        "requestId": str(uuid.uuid4()), "accountId": "123456789012", "apiId": "abc123",
-        "identity": {"sourceIp": "192.0.2.10"},
-    }  # fmt: skip
-    if authorizer is not None:
-        context["authorizer"] = authorizer
-    return {
-        "resource": resource, "path": path, "httpMethod": method,
-        "headers": headers, "multiValueHeaders": {k: [v] for k, v in headers.items()},
-        "queryStringParameters": None, "multiValueQueryStringParameters": None,
-        "pathParameters": path_parameters, "stageVariables": None,
-        "requestContext": context, "body": None, "isBase64Encoded": False,
-    }  # fmt: skip
-
-
-def token_event(user: str, password: str) -> dict[str, str]:
-    """A TOKEN authorizer event for ``Authorization: Basic …``."""
-    token = base64.b64encode(f"{user}:{password}".encode()).decode()
-    return {
-        "type": "TOKEN",
-        "authorizationToken": f"Basic {token}",
-        "methodArn": "arn:aws:execute-api:us-east-1:123456789012:abc123/api/GET/docdb/blog/test",
-    }
 
 
 # --- requests through the test client ----------------------------------------
