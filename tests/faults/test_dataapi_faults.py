@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 import app as app_module
-from chalicelib.paging import MAX_PAGE_BYTES
 from tests.support import create_key
 from tests.support import data_api_action as action
 from tests.support import data_api_namespace as namespace
@@ -109,39 +108,10 @@ def test_update_one_replace_one_delete_one_touch_exactly_one(client, key, stack,
         "matchedCount": 2, "modifiedCount": 2}  # fmt: skip
 
 
-# --- aggregate, once the service offers it -----------------------------------------------------
+# --- aggregate, through the sandboxed aggregation -----------------------------------------------
 
 
-class _Aggregating:
-    """The collection service plus an unchecked ``aggregate``, to exercise the action's plumbing.
-
-    It runs the real pipeline on the real server and hands back what the find
-    route hands back (a page of relaxed EJSON), the shape issue 15's service is
-    expected to return; the sandbox itself is issue 15's to test.
-    """
-
-    def __init__(self, service: Any) -> None:
-        self._service = service
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._service, name)
-
-    def aggregate(self, database: str, collection: str, pipeline: list[Any], limit: int) -> Any:
-        from chalicelib.docdb import encoding
-        from chalicelib.docdb.service import Page
-
-        def operation(client: Any) -> Any:
-            cursor = client[database][collection].aggregate([*pipeline, {"$limit": limit + 1}])
-            documents = list(cursor)
-            body, _, cut = encoding.encode_page(documents[:limit], MAX_PAGE_BYTES)
-            return Page(body, "more" if cut or len(documents) > limit else None, None)
-
-        return self._service._connection.run(operation)
-
-
-def test_aggregate_answers_documents_in_either_format(client, key, stack, collection, monkeypatch):
-    service = app_module.get_collection_service()
-    monkeypatch.setattr(app_module, "get_collection_service", lambda: _Aggregating(service))
+def test_aggregate_answers_documents_in_either_format(client, key, stack, collection):
     stack.mongo[DB][collection].insert_many([{"s": "a"} for _ in range(2)] + [{"s": "b"}])
     pipeline = [{"$group": {"_id": "$s", "count": {"$sum": 1}}}, {"$sort": {"_id": 1}}]
     body = {**namespace(collection), "pipeline": pipeline}
@@ -152,9 +122,7 @@ def test_aggregate_answers_documents_in_either_format(client, key, stack, collec
                       {"_id": "b", "count": {"$numberInt": "1"}}]}  # fmt: skip
 
 
-def test_aggregate_with_more_than_fits_is_400(client, key, stack, collection, monkeypatch):
-    service = app_module.get_collection_service()
-    monkeypatch.setattr(app_module, "get_collection_service", lambda: _Aggregating(service))
+def test_aggregate_with_more_than_fits_is_400(client, key, stack, collection):
     stack.mongo[DB][collection].insert_many([{"i": i} for i in range(1001)])
     response = action(client, "aggregate", {**namespace(collection), "pipeline": [{"$match": {}}]}, key)
     assert response.status_code == 400

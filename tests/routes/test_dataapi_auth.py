@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import uuid
 
 import pytest
 
-from chalicelib.auth import UserDirectory
 from tests.support import ADMIN, basic, create_key, forget_secrets, revoke_key
 from tests.support import data_api_action as action
 from tests.support import data_api_namespace as namespace
@@ -124,64 +122,3 @@ def test_no_key_or_password_reaches_a_response_or_a_log(client, key, caplog):
         assert secret_part not in response.body.decode() and wrong.partition(".")[2] not in response.body.decode()
     text = caplog.text
     assert secret_part not in text and wrong.partition(".")[2] not in text and "not-the-password" not in text
-
-
-# --- the user command's key subcommands -------------------------------------------------------
-
-
-@pytest.fixture
-def secret_id(stack):
-    return f"test/users-{uuid.uuid4().hex[:8]}"
-
-
-def run(monkeypatch, capsys, secret_id, *argv, password=None):
-    if password is not None:
-        monkeypatch.setenv("DOCDB_REST_PASSWORD", password)
-    users_tool.main(["--secret-id", secret_id, *argv])
-    return capsys.readouterr().out
-
-
-def test_create_list_revoke_key(stack, monkeypatch, capsys, secret_id):
-    run(monkeypatch, capsys, secret_id, "add", "erin", "--grant", "blog/*:r", password="erin-pass-01")
-    out = run(monkeypatch, capsys, secret_id, "create-key", "erin", "--label", "ci")
-    key = out.strip().splitlines()[-1]
-    key_id = key.split(".")[0]
-    stored = stack.secrets.get_secret_value(SecretId=secret_id)["SecretString"]
-    assert key.partition(".")[2] not in stored  # only the hash is kept
-    assert hashlib.sha256(key.encode()).hexdigest() in stored
-    value = json.loads(stored)
-    assert UserDirectory(lambda: value).authenticate_key(key) == ("erin", "blog/*:r")
-    assert UserDirectory(lambda: value).authenticate_key(key_id + ".wrong") is None
-
-    listing = run(monkeypatch, capsys, secret_id, "list-keys")
-    assert key_id in listing and "erin" in listing and "ci" in listing
-    assert key.partition(".")[2] not in listing and hashlib.sha256(key.encode()).hexdigest() not in listing
-    assert run(monkeypatch, capsys, secret_id, "list-keys", "nobody").strip() == ""
-
-    run(monkeypatch, capsys, secret_id, "revoke-key", key_id)
-    value = json.loads(stack.secrets.get_secret_value(SecretId=secret_id)["SecretString"])
-    assert UserDirectory(lambda: value).authenticate_key(key) is None
-    assert key_id not in run(monkeypatch, capsys, secret_id, "list-keys")
-
-
-@pytest.mark.parametrize("argv", [["create-key", "nobody"], ["revoke-key", "0123456789ab"]])
-def test_key_commands_on_unknown_names_write_nothing(stack, monkeypatch, capsys, secret_id, argv):
-    with pytest.raises(SystemExit):
-        run(monkeypatch, capsys, secret_id, *argv)
-    with pytest.raises(stack.secrets.exceptions.ResourceNotFoundException):
-        stack.secrets.get_secret_value(SecretId=secret_id)
-
-
-def test_malformed_key_records_are_skipped_not_fatal():
-    good_key = "0123456789ab.secret"
-    secret = {"users": {
-        "a": {"grants": ["x/y:r"], "api_keys": [{"id": "0123456789ab",
-                                                  "sha256": hashlib.sha256(good_key.encode()).hexdigest()}]},
-        "b": {"grants": [], "api_keys": 5},
-        "c": {"grants": [], "api_keys": [{"id": "ffffffffffff", "sha256": "not hex"}, "junk", {"id": 1}]},
-        "d": "not a user",
-    }}  # fmt: skip
-    directory = UserDirectory(lambda: secret)
-    assert directory.authenticate_key(good_key) == ("a", "x/y:r")
-    assert directory.authenticate_key("ffffffffffff.anything") is None
-    assert directory.authenticate_key(None) is None

@@ -15,10 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
@@ -32,8 +29,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from chalicelib import openapi
-from tests.support import ADMIN, ROOT, record_external_log
-from tools import local_stack
+from tests.support import ADMIN, local_gateway
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "12"))
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
@@ -42,26 +38,8 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 @pytest.fixture(scope="module")
 def api_url(stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The local gateway (`chalice local` as API Gateway behaves) on a free loopback port."""
-    port = local_stack.free_port()
-    log_path: Path = tmp_path_factory.mktemp("chalice-local") / "output.log"
-    # No autoreload: a file saved elsewhere in the tree must not restart the server mid-run.
-    command = [sys.executable, "-m", "tools.local_gateway", "--stage", "local",
-               "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            command,
-            cwd=ROOT,
-            env={**os.environ},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            local_stack.wait_for_port(port, proc, "chalice local", timeout=60)
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            local_stack.stop(proc)
-    # What the server logged goes through the suite's credential check too.
-    record_external_log(log_path.read_text(errors="replace"))
+    with local_gateway(tmp_path_factory.mktemp("local-gateway")) as url:
+        yield url
 
 
 def test_the_fuzzed_document_is_the_served_one(api_url):
