@@ -131,7 +131,8 @@ def create_link() -> Response:
         body={"link_id": item["link_id"]},
         status_code=201,
         # Relative to the request path, so it carries API Gateway's stage prefix.
-        headers={"Location": f"{web.request_path(app.current_request)}/{item['link_id']}"},
+        # rstrip: `POST /link/` must not answer `/link//<id>`.
+        headers={"Location": f"{web.request_path(app.current_request).rstrip('/')}/{item['link_id']}"},
     )
 
 
