@@ -62,9 +62,29 @@ def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any
     return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
 
 
+_JSON_QUERY_EXAMPLES = {
+    "filter": '{"name": "brian"}',
+    "projection": '{"_id": 0, "name": 1}',
+    "sort": '[["rating", -1]]',
+}
+
+
 def _json_query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
-    """A query parameter holding (relaxed Extended) JSON."""
-    return {"name": name, "in": "query", "required": False, "content": _json(schema), "description": description}
+    """A query parameter holding (relaxed Extended) JSON text.
+
+    A string with an example, not ``content: application/json``: client
+    generators (openapi-python-client among them) drop content-style query
+    parameters.  The JSON's own schema stays under ``x-json-schema``.
+    """
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": {"type": "string"},
+        "example": _JSON_QUERY_EXAMPLES.get(name),
+        "description": f"{description}; JSON text (relaxed Extended JSON)",
+        "x-json-schema": schema,
+    }
 
 
 def _path(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
