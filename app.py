@@ -94,6 +94,14 @@ def get_collection_service() -> Any:
 
 
 @app.middleware("http")
+def request_log(event: Any, get_response: Any) -> Response:
+    """One JSON line per request (chalicelib/requestlog.py); registered first, so it sees the final status."""
+    from chalicelib import requestlog
+
+    return requestlog.middleware(event, get_response)
+
+
+@app.middleware("http")
 def error_details(event: Any, get_response: Any) -> Response:
     """Add Retry-After to every 503, and the request id to every 500."""
     response = get_response(event)
