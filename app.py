@@ -71,8 +71,9 @@ def get_user_directory() -> Any:
     if _USERS is None:
         from chalicelib.auth import UserDirectory
 
-        secret_id = get_settings().require("api_users_secret_id")
-        _USERS = UserDirectory(lambda: get_secrets().get_json(secret_id), AUTHORIZER_TTL_SECONDS)
+        settings = get_settings()
+        secret_id, ttl = settings.require("api_users_secret_id"), settings.api_users_ttl_seconds
+        _USERS = UserDirectory(lambda: get_secrets().get_json(secret_id, ttl), AUTHORIZER_TTL_SECONDS)
     return _USERS
 
 

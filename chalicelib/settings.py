@@ -34,6 +34,8 @@ class Settings:
     docdb_ca_file: str
     secret_ttl_seconds: float
     docdb_pool_size: int
+    # How long the users secret is kept; the local stage sets 0 so a user change applies at once.
+    api_users_ttl_seconds: float | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -46,6 +48,7 @@ class Settings:
             docdb_ca_file=env.get("DOCDB_CA_FILE") or DEFAULT_CA_FILE,
             secret_ttl_seconds=_float(env, "SECRET_TTL_SECONDS", 300.0),
             docdb_pool_size=max(1, int(_float(env, "DOCDB_POOL_SIZE", 2))),  # 0 would mean unbounded
+            api_users_ttl_seconds=_float(env, "API_USERS_TTL_SECONDS", _float(env, "SECRET_TTL_SECONDS", 300.0)),
         )
 
     def require(self, name: str) -> str:
