@@ -322,17 +322,18 @@ def _serve(moto: Moto, secantus: Secantus, home: Path, api_port: int, user: str,
 
 def banner(api_port: int, api_pid: int, moto: Moto, secantus: Secantus, home: Path, user: str) -> str:
     """What `make run` started and how to use it; never a password (they are in README or your environment)."""
-    who = "$DEV_API_PASSWORD" if "DEV_API_PASSWORD" in os.environ else "README, Local ports and credentials"
+    where = "README's \"Local ports and credentials\""
+    who = "the one in $DEV_API_PASSWORD" if "DEV_API_PASSWORD" in os.environ else f"in {where}"
     base = f"http://127.0.0.1:{api_port}"
     moto_pid = moto.proc.pid if moto.proc else "?"
     docdb_pid = secantus.proc.pid if secantus.proc else "?"
     docdb_url = f"mongodb://{secantus.user}@127.0.0.1:{secantus.port}/?tls=true&tlsCAFile={secantus.ca_file}"
     return f"""
   API (chalice local)                   {base}   (pid {api_pid})
-      user {user}, grants */*:rw; password: {who}
+                                        user {user}, grants */*:rw; password: {who}
   DynamoDB and Secrets Manager (moto)   {moto.endpoint}   (pid {moto_pid})
   DocumentDB stand-in (SecantusDB)      {docdb_url}
-                                        (pid {docdb_pid}; password in README; log {secantus.log_file})
+                                        (pid {docdb_pid}; password in {where}; log {secantus.log_file})
   Data under {home}.  Ctrl-C stops everything; restart after changing code.
 
   Try:       curl -u {user} {base}/docdb/blog/test          (curl asks for the password)
