@@ -111,8 +111,9 @@ def get_user_directory() -> UserDirectory:
     if deps.users is None:
         from chalicelib.auth import UserDirectory
 
-        secret_id = get_settings().require("api_users_secret_id")
-        deps.users = UserDirectory(lambda: get_secrets().get_json(secret_id), AUTHORIZER_TTL_SECONDS)
+        settings = get_settings()
+        secret_id, ttl = settings.require("api_users_secret_id"), settings.api_users_ttl_seconds
+        deps.users = UserDirectory(lambda: get_secrets().get_json(secret_id, ttl), AUTHORIZER_TTL_SECONDS)
     return deps.users
 
 
@@ -136,6 +137,14 @@ def _request() -> Request:
     """The request being served (Chalice sets it before calling a route)."""
     assert app.current_request is not None
     return app.current_request
+
+
+@app.middleware("http")
+def request_log(event: Any, get_response: Any) -> Response:
+    """One JSON line per request (chalicelib/requestlog.py); registered first, so it sees the final status."""
+    from chalicelib import requestlog
+
+    return requestlog.middleware(event, get_response)
 
 
 @app.middleware("http")
@@ -167,7 +176,8 @@ def create_link() -> Response:
         body={"link_id": item["link_id"]},
         status_code=201,
         # Relative to the request path, so it carries API Gateway's stage prefix.
-        headers={"Location": f"{web.request_path(_request())}/{item['link_id']}"},
+        # rstrip: `POST /link/` must not answer `/link//<id>`.
+        headers={"Location": f"{web.request_path(_request()).rstrip('/')}/{item['link_id']}"},
     )
 
 

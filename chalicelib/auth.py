@@ -35,6 +35,12 @@ MAX_HEADER_CHARS = 1024
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
+def max_password_bytes(user: str) -> int:
+    """The longest password (in UTF-8 bytes) whose Basic header for ``user`` fits MAX_HEADER_CHARS."""
+    token_chars = MAX_HEADER_CHARS - len("Basic ")
+    return token_chars // 4 * 3 - len(user.encode()) - 1  # base64 packs 3 bytes in 4; one byte for ':'
+
+
 class InvalidHashError(ValueError):
     pass
 
@@ -185,6 +191,9 @@ class Principal:
         """403 unless a grant covers ``method`` on ``database/collection``."""
         if not allowed(list(self.grants), database, collection, method):
             raise ForbiddenError(f"your grants do not allow {method} on {database}/{collection}")
+def _user_entry(secret: dict[str, Any], user: str) -> object:
+    users = secret.get("users")
+    return users.get(user) if isinstance(users, dict) else None
 
 
 class UserDirectory:
@@ -218,19 +227,23 @@ class UserDirectory:
             return None
         assert header is not None
         key = hmac.new(self._cache_key, header.encode(), hashlib.sha256).digest()
-        # The loader returns the same object until it re-reads the secret, so a
-        # cached success never outlives the secret read it was checked against.
+        # A cached success holds only while the user's entry in the secret just
+        # read is the one it was checked against: a changed password or grant,
+        # or a removed user, ends it at the next read of the secret (and a
+        # re-read that changed nothing for this user costs no scrypt run).
         secret = self._load_users()
         now = self._clock()
         hit = self._verified.get(key)
-        if hit is not None and hit[0] > now and hit[3] is secret:
-            return hit[1], hit[2]
+        if hit is not None and hit[0] > now:
+            entry = _user_entry(secret, hit[1])
+            if entry is hit[3] or (entry is not None and entry == hit[3]):
+                return hit[1], hit[2]
         result = self._check(secret, *credentials)
         if result is not None:
             with self._lock:
                 if len(self._verified) > 10_000:
                     self._verified.clear()
-                self._verified[key] = (now + self._cache_seconds, *result, secret)
+                self._verified[key] = (now + self._cache_seconds, *result, _user_entry(secret, result[0]))
         return result
 
     def _check(self, secret: dict[str, Any], user: str, password: str) -> tuple[str, str] | None:

@@ -29,3 +29,7 @@ class ServiceUnavailableError(ChaliceViewError):
 
 class ConfigurationError(ServiceUnavailableError):
     """The stage's configuration or a secret is unusable; an operator must act."""
+
+
+class InvalidValueError(ValueError):
+    """Well-formed JSON holding a value the API cannot read; the message names the value."""

@@ -91,10 +91,22 @@ def query_param(name: str, schema: dict[str, Any], description: str) -> dict[str
     return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
 
 
-def json_query_param(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
-    """A query parameter holding (relaxed Extended) JSON."""
-    return {"name": name, "in": "query", "required": False, "content": json_content(schema),
-            "description": description}  # fmt: skip
+def json_query_param(name: str, schema: dict[str, Any], description: str, example: str) -> dict[str, Any]:
+    """A query parameter holding (relaxed Extended) JSON text.
+
+    A string with an example, not ``content: application/json``: client
+    generators (openapi-python-client among them) drop content-style query
+    parameters.  The JSON's own schema stays under ``x-json-schema``.
+    """
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": {"type": "string"},
+        "example": example,
+        "description": f"{description}; JSON text (relaxed Extended JSON)",
+        "x-json-schema": schema,
+    }
 
 
 def path_param(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:

@@ -45,17 +45,26 @@ class SecretsLoader:
         self._client: Any = None
         self._ttl = ttl_seconds
         self._clock = clock
-        self._cache: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._cache: dict[str, tuple[float, dict[str, Any]]] = {}  # id -> (read at, value)
         self._lock = threading.Lock()
 
-    def get_json(self, secret_id: str) -> dict[str, Any]:
+    def get_json(self, secret_id: str, ttl_seconds: float | None = None) -> dict[str, Any]:
+        """The secret's JSON, read again once it is older than ``ttl_seconds`` (default: the loader's)."""
         now = self._clock()
+        ttl = self._ttl if ttl_seconds is None else ttl_seconds
         cached = self._cache.get(secret_id)
-        if cached is not None and cached[0] > now:
+        if cached is not None and now - cached[0] < ttl:
             return cached[1]
-        value = self._fetch(secret_id)
+        try:
+            value = self._fetch(secret_id)
+        except SecretError:
+            # A shorter ttl_seconds asks for fresher reads when they can be had; when one
+            # fails, a copy within the loader's own TTL is as good as it would have been.
+            if cached is not None and now - cached[0] < self._ttl:
+                return cached[1]
+            raise
         with self._lock:
-            self._cache[secret_id] = (now + self._ttl, value)
+            self._cache[secret_id] = (now, value)
         return value
 
     def invalidate(self, secret_id: str) -> None:

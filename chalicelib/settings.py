@@ -36,6 +36,8 @@ class Settings:
     docdb_pool_size: int
     docs_assets_url: str | None = None
     data_api_return_type: str = "JSON"  # the Data API's format when Accept names none: JSON or EJSON
+    # How long the users secret is kept; the local stage sets 0 so a user change applies at once.
+    api_users_ttl_seconds: float | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -50,6 +52,7 @@ class Settings:
             docdb_pool_size=max(1, int(_float(env, "DOCDB_POOL_SIZE", 2))),  # 0 would mean unbounded
             docs_assets_url=env.get("DOCS_ASSETS_URL") or None,
             data_api_return_type=env.get("DATA_API_RETURN_TYPE") or "JSON",
+            api_users_ttl_seconds=_float(env, "API_USERS_TTL_SECONDS", _float(env, "SECRET_TTL_SECONDS", 300.0)),
         )
 
     def require(self, name: str) -> str:

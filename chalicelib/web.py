@@ -9,7 +9,7 @@ from typing import Any
 from chalice import CORSConfig, Response
 
 from chalicelib import paging
-from chalicelib.errors import BadRequestError, PayloadTooLargeError
+from chalicelib.errors import BadRequestError, InvalidValueError, PayloadTooLargeError
 
 MAX_BODY_BYTES = 5 * 1024 * 1024
 JSON_HEADERS = {"Content-Type": "application/json"}
@@ -46,6 +46,8 @@ def json_body(request: Any, loads: Callable[[bytes], Any] = json.loads, required
         raise BadRequestError("a JSON body is required")
     try:
         return loads(body)
+    except InvalidValueError as exc:  # valid JSON; the message names what is wrong in it
+        raise BadRequestError(_short(exc)) from None
     except (ValueError, TypeError, RecursionError) as exc:
         raise BadRequestError(f"the body is not valid JSON: {_short(exc)}") from None
 

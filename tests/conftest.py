@@ -97,6 +97,10 @@ def pytest_configure(config: pytest.Config) -> None:
         root.setLevel(logging.INFO)
     for name in _OWN_LOGGERS:
         logging.getLogger(name).setLevel(logging.DEBUG)
+    # The per-request JSON lines do not propagate (chalicelib/requestlog.py): hook them directly.
+    from chalicelib import requestlog
+
+    requestlog.log.addHandler(LOG_CAPTURE)
 
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:

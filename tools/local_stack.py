@@ -41,11 +41,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_for_port(port: int, proc: subprocess.Popen[Any], what: str, timeout: float = 30.0) -> None:
+def wait_for_port(
+    port: int, proc: subprocess.Popen[Any], what: str, timeout: float = 30.0, log: Path | None = None
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with status {proc.returncode} before listening on {port}")
+            from tools.run_guard import log_tail
+
+            raise RuntimeError(
+                f"{what} exited with status {proc.returncode} before listening on {port}.{log_tail(log)}"
+            )
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
             return
         time.sleep(0.05)
@@ -120,6 +126,11 @@ class Secantus:
     def data_dir(self) -> Path:
         return self.home / "docdb-data"
 
+    @property
+    def log_file(self) -> Path:
+        """Where the server's output goes: a file, never a pipe nobody reads (a full pipe hangs it)."""
+        return self.home / "secantusd.log"
+
     def secret(self) -> dict[str, Any]:
         """The credentials secret in the shape DocumentDB manages."""
         return {
@@ -156,8 +167,13 @@ class Secantus:
             *(["--auth"] if auth else []),
             *self.extra_args,
         ]  # fmt: skip
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        wait_for_port(self.port, self.proc, "secantusd-py")
+        # Start afresh once the log passes 10 MB; otherwise keep the previous runs' errors.
+        mode = "wb" if self.log_file.exists() and self.log_file.stat().st_size > 10 * 2**20 else "ab"
+        with self.log_file.open(mode) as log:
+            log.write(f"--- secantusd-py on port {self.port}, {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
+            log.flush()
+            self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+        wait_for_port(self.port, self.proc, "secantusd-py", log=self.log_file)
 
     def client(self, **kwargs: Any) -> Any:
         from pymongo import MongoClient
@@ -241,43 +257,83 @@ def backends(
 
 
 def main() -> None:
+    from tools import run_guard
+
     home = Path(os.environ.get("LOCAL_DIR", ROOT / ".local")).resolve()
-    api_port = _pick_port("API_PORT", 8000)
-    moto_port = _pick_port("MOTO_PORT", 5000)
-    docdb_port = _pick_port("DOCDB_PORT", 27018)
     user = os.environ.get("DEV_API_USER", "apiuser")
     password = os.environ.get("DEV_API_PASSWORD", "apipassword")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    signal.signal(signal.SIGHUP, lambda *_: sys.exit(0))
+    # Ctrl-C as KeyboardInterrupt even when started in the background (where SIGINT comes ignored).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
-    with backends(home, moto_port, docdb_port) as (moto, secantus):
-        seed(moto.endpoint, secantus, {user: (password, ["*/*:rw"])})
-        env = {**os.environ, **aws_env(moto.endpoint), "DOCDB_CA_FILE": str(secantus.ca_file)}
-        api = subprocess.Popen(
-            # chalice local as API Gateway behaves (tools/local_gateway.py); no
-            # autoreload, as SecantusDB writes its data under the project.
-            [sys.executable, "-m", "tools.local_gateway", "--stage", "local",
-             "--host", "127.0.0.1", "--port", str(api_port)],
-            cwd=ROOT,
-            env=env,
-        )
+    # The lock first: a second `make run` on the same folder says who holds it, not which port is busy.
+    with run_guard.data_dir_lock(home):
+        api_port = _pick_port("API_PORT", 8000)
+        moto_port = _pick_port("MOTO_PORT", 5000)
+        docdb_port = _pick_port("DOCDB_PORT", 27018)
         try:
-            wait_for_port(api_port, api, "chalice local", timeout=60)
-            print(
-                f"""
-  API          http://127.0.0.1:{api_port}   (API user {user} / {password}, grants */*:rw)
-  DynamoDB and Secrets Manager (moto)   {moto.endpoint}
-  DocumentDB stand-in (SecantusDB)      mongodb://{secantus.user}:{secantus.password}@127.0.0.1:{docdb_port}/?tls=true&tlsCAFile={secantus.ca_file}
+            with backends(home, moto_port, docdb_port) as (moto, secantus):
+                _serve(moto, secantus, home, api_port, user, password)
+        except KeyboardInterrupt:  # during start-up; _serve handles it once serving
+            print("\nmake run (Ctrl-C): stopped while starting; nothing is left running.", flush=True)
+        except RuntimeError as exc:  # a server that would not start: its own words, no traceback
+            raise SystemExit(f"make run: {exc}") from None
+
+
+def _serve(moto: Moto, secantus: Secantus, home: Path, api_port: int, user: str, password: str) -> None:
+    from tools import run_guard
+
+    seed(moto.endpoint, secantus, {user: (password, ["*/*:rw"])})
+    env = {**os.environ, **aws_env(moto.endpoint), "DOCDB_CA_FILE": str(secantus.ca_file)}
+    api = subprocess.Popen(
+        # chalice local as API Gateway behaves (tools/local_gateway.py); no
+        # autoreload, as SecantusDB writes its data under the project.
+        [sys.executable, "-m", "tools.local_gateway", "--stage", "local",
+         "--host", "127.0.0.1", "--port", str(api_port)],
+        cwd=ROOT,
+        env=env,
+    )  # fmt: skip
+    assert moto.proc is not None and secantus.proc is not None
+    processes = [
+        run_guard.Watched("moto", moto.proc),
+        run_guard.Watched("SecantusDB", secantus.proc, secantus.log_file),
+        run_guard.Watched("the local gateway", api),
+    ]
+    reason, dead = "start-up failed", None
+    try:
+        wait_for_port(api_port, api, "the local gateway", timeout=60)
+        print(banner(api_port, api.pid, moto, secantus, home, user), flush=True)
+        dead = run_guard.watch(processes)
+        reason = f"{dead.name} stopped"
+    except KeyboardInterrupt:
+        reason = "Ctrl-C"
+        print(flush=True)
+    finally:
+        run_guard.stop_all(processes, stop, reason, skip=dead)
+    if dead is not None:
+        raise SystemExit(1)
+
+
+def banner(api_port: int, api_pid: int, moto: Moto, secantus: Secantus, home: Path, user: str) -> str:
+    """What `make run` started and how to use it; never a password (they are in README or your environment)."""
+    where = "README's \"Local ports and credentials\""
+    who = "the one in $DEV_API_PASSWORD" if "DEV_API_PASSWORD" in os.environ else f"in {where}"
+    base = f"http://127.0.0.1:{api_port}"
+    moto_pid = moto.proc.pid if moto.proc else "?"
+    docdb_pid = secantus.proc.pid if secantus.proc else "?"
+    docdb_url = f"mongodb://{secantus.user}@127.0.0.1:{secantus.port}/?tls=true&tlsCAFile={secantus.ca_file}"
+    return f"""
+  API (the local gateway)               {base}   (pid {api_pid})
+                                        user {user}, grants */*:rw; password: {who}
+  DynamoDB and Secrets Manager (moto)   {moto.endpoint}   (pid {moto_pid})
+  DocumentDB stand-in (SecantusDB)      {docdb_url}
+                                        (pid {docdb_pid}; password in {where}; log {secantus.log_file})
   Data under {home}.  Ctrl-C stops everything; restart after changing code.
 
-  Try:  curl -u {user}:{password} http://127.0.0.1:{api_port}/docdb/blog/test
-""",
-                flush=True,
-            )
-            api.wait()
-        except KeyboardInterrupt:
-            pass
-        finally:
-            stop(api)
+  Try:       curl -u {user} {base}/docdb/blog/test          (curl asks for the password)
+  Add users: .venv/bin/python -m tools.users --local add NAME --grant 'blog/*:rw'   (applies at once)
+"""
 
 
 if __name__ == "__main__":

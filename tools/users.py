@@ -1,5 +1,6 @@
 """Add, change and remove API users in the users secret.
 
+    python -m tools.users --local add NAME --grant 'db/coll:rw'   # the stack `make run` started
     python -m tools.users --secret-id ID add NAME --grant 'db/coll:rw' [--grant …]
     python -m tools.users --secret-id ID passwd NAME
     python -m tools.users --secret-id ID grant NAME 'db/*:r'
@@ -14,7 +15,9 @@ Passwords are prompted for (or read from the DOCDB_REST_PASSWORD environment
 variable, for scripts) and stored only as salted scrypt hashes.  An API key
 (for the Data API routes, ``apiKey`` header) acts as its user, with the
 user's grants; create-key prints it once, and only its SHA-256 is stored.  AWS
-credentials, region and AWS_ENDPOINT_URL come from the usual places.
+credentials, region and AWS_ENDPOINT_URL come from the usual places; with
+--local, the local stack's defaults (moto on 127.0.0.1:MOTO_PORT, default
+5000, the secret local/api-users) need no setup.
 """
 
 from __future__ import annotations
@@ -23,9 +26,10 @@ import argparse
 import getpass
 import json
 import os
+import sys
 from typing import Any
 
-from chalicelib.auth import Grant, hash_password, new_api_key
+from chalicelib.auth import Grant, hash_password, max_password_bytes, new_api_key
 
 
 def _password(name: str) -> str:
@@ -38,6 +42,12 @@ def _password(name: str) -> str:
         raise SystemExit("a password needs at least 8 characters")
     if any(ord(c) < 32 or ord(c) == 127 for c in password):
         raise SystemExit("a password may not contain control characters (HTTP Basic cannot carry them)")
+    limit = max_password_bytes(name)
+    if len(password.encode()) > limit:
+        raise SystemExit(
+            f"a password for {name!r} may be at most {limit} bytes of UTF-8 (this one has "
+            f"{len(password.encode())}): the API refuses longer Authorization headers, so it could never log in"
+        )
     return password
 
 
@@ -116,8 +126,32 @@ def apply(value: dict[str, Any], args: argparse.Namespace) -> str:
     return f"{args.command} {args.name}: done"
 
 
+def _client(local: bool) -> tuple[Any, str]:
+    """A Secrets Manager client and where it points, for the messages."""
+    import boto3
+
+    if local:
+        from tools import local_stack
+
+        endpoint = f"http://127.0.0.1:{os.environ.get('MOTO_PORT', '5000')}"
+        session = boto3.session.Session(
+            region_name=local_stack.REGION, aws_access_key_id="testing", aws_secret_access_key="testing"
+        )
+        from botocore.config import Config
+
+        # One quick attempt: when nothing listens, say so at once rather than after botocore's retries.
+        config = Config(connect_timeout=2, retries={"mode": "standard", "max_attempts": 1})
+        return session.client("secretsmanager", endpoint_url=endpoint, config=config), endpoint
+    client = boto3.client("secretsmanager")
+    return client, client.meta.endpoint_url
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m tools.users", description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--local", action="store_true",
+        help="the stack `make run` started: moto on 127.0.0.1:MOTO_PORT (5000), secret local/api-users",
+    )  # fmt: skip
     parser.add_argument("--secret-id", default=os.environ.get("API_USERS_SECRET_ID"), required=False)
     sub = parser.add_subparsers(dest="command", required=True)
     add = sub.add_parser("add")
@@ -136,17 +170,35 @@ def main(argv: list[str] | None = None) -> None:
     sub.add_parser("list-keys").add_argument("name", nargs="?")
     sub.add_parser("revoke-key").add_argument("key_id")
     args = parser.parse_args(argv)
+    if args.local and not args.secret_id:
+        from tools import local_stack
+
+        args.secret_id = local_stack.USERS_SECRET_ID
     if not args.secret_id:
-        parser.error("--secret-id (or API_USERS_SECRET_ID) is required")
+        parser.error("--secret-id (or API_USERS_SECRET_ID) is required; --local for the stack `make run` started")
 
-    import boto3
+    from botocore.exceptions import EndpointConnectionError, NoCredentialsError, NoRegionError
 
-    client = boto3.client("secretsmanager")
-    value = load(client, args.secret_id)
-    message = apply(value, args)
-    if args.command not in ("list", "list-keys"):
-        save(client, args.secret_id, value)
+    endpoint = "the Secrets Manager endpoint"
+    try:
+        client, endpoint = _client(args.local)
+        value = load(client, args.secret_id)
+        message = apply(value, args)
+        if args.command not in ("list", "list-keys"):
+            save(client, args.secret_id, value)
+    except NoRegionError:
+        raise SystemExit("no AWS region: set AWS_DEFAULT_REGION, or --local for the stack `make run` started") from None
+    except NoCredentialsError:
+        raise SystemExit("no AWS credentials found; use --local for the stack `make run` started") from None
+    except EndpointConnectionError:
+        hint = " Is `make run` going? (MOTO_PORT if it uses another port)" if args.local else ""
+        raise SystemExit(f"nothing answers at {endpoint}.{hint}") from None
     print(message)
+    if args.command not in ("list", "list-keys"):
+        # The local stage re-reads the users secret on every request (API_USERS_TTL_SECONDS=0);
+        # deployed, the secret cache and API Gateway's authorizer cache hold it for up to 300 s each.
+        # On stderr: stdout keeps only what a script reads (a new key is its last line).
+        print("applies to the next request" if args.local else "takes effect within ten minutes", file=sys.stderr)
 
 
 if __name__ == "__main__":

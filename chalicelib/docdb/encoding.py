@@ -14,6 +14,7 @@ documents at once (they take several times the memory of their JSON).
 from __future__ import annotations
 
 import datetime
+import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -23,6 +24,7 @@ from bson.codec_options import CodecOptions, DatetimeConversion
 from bson.errors import BSONError
 from bson.raw_bson import RawBSONDocument
 
+from chalicelib.errors import InvalidValueError
 from chalicelib.paging import MAX_PAGE_BYTES, PageBuffer
 
 RELAXED = json_util.RELAXED_JSON_OPTIONS
@@ -70,11 +72,29 @@ def loads(data: str | bytes) -> Any:
     surface as 500s.
     """
     try:
-        return json_util.loads(data, json_options=RELAXED)
+        return json.loads(data, object_hook=_object)
     except ValueError:
         raise
     except (BSONError, ArithmeticError, TypeError, KeyError, IndexError, RecursionError) as exc:
         raise ValueError(f"invalid Extended JSON: {exc}") from None
+
+
+_DATE_FORMS = (
+    'an ISO-8601 date and time, such as "2024-05-17T00:00:00Z" or "2024-05-17T10:30:00+02:00", '
+    'or milliseconds since 1970 as {"$numberLong": "1715904000000"}'
+)
+
+
+def _object(obj: dict[str, Any]) -> Any:
+    """bson's own hook (what ``json_util.loads`` does), with a $date it cannot read named."""
+    try:
+        return json_util.object_hook(obj, RELAXED)
+    except (ValueError, ArithmeticError):
+        if "$date" in obj and len(obj) == 1:
+            value = json.dumps(obj["$date"])
+            value = value if len(value) <= 80 else value[:80] + "…"
+            raise InvalidValueError(f'{{"$date": {value}}} is not a date: give {_DATE_FORMS}') from None
+        raise
 
 
 def encode_page(documents: Iterable[Any], max_bytes: int = MAX_PAGE_BYTES) -> tuple[bytearray, int, bool]:

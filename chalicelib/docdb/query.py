@@ -249,8 +249,12 @@ def find_parameters() -> list[dict[str, Any]]:
     limit, next_token = openapi.page_parameters()
     return [
         FILTER_PARAM,
-        openapi.json_query_param("projection", openapi.ref("Projection"), "which fields to return"),
-        openapi.json_query_param("sort", openapi.ref("Sort"), 'order: {"a": 1, "b": -1} or [["a", 1], ["b", -1]]'),
+        openapi.json_query_param(
+            "projection", openapi.ref("Projection"), "which fields to return", '{"_id": 0, "name": 1}'
+        ),
+        openapi.json_query_param(
+            "sort", openapi.ref("Sort"), 'order: {"a": 1, "b": -1} or [["a", 1], ["b", -1]]', '[["rating", -1]]'
+        ),
         limit,
         openapi.query_param("skip", {"type": "integer", "minimum": 0, "maximum": MAX_SKIP}, "documents to skip"),
         openapi.query_param("count", {"type": "boolean", "default": False}, "add X-Total-Count"),
@@ -258,7 +262,9 @@ def find_parameters() -> list[dict[str, Any]]:
     ]
 
 
-FILTER_PARAM = openapi.json_query_param("filter", openapi.ref("Filter"), "which documents, as a query object")
+FILTER_PARAM = openapi.json_query_param(
+    "filter", openapi.ref("Filter"), "which documents, as a query object", '{"name": "brian"}'
+)
 ALL_PARAM = openapi.query_param("all", {"type": "boolean", "default": False}, "allow an empty filter (every document)")
 
 
