@@ -11,7 +11,7 @@ import logging
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from chalice import AuthResponse, Chalice, Response
+from chalice import AuthResponse, Chalice, CORSConfig, Response
 from chalice.app import Request
 
 from chalicelib import errors, paging, web
@@ -31,6 +31,10 @@ app = Chalice(app_name="docdb-rest")
 app.log.setLevel(logging.INFO)
 
 AUTHORIZER_TTL_SECONDS = 300
+# Routes that serve ETags let browsers send the conditions and read the tag.
+ETAG_CORS = CORSConfig(
+    allow_origin="*", allow_headers=["If-Match", "If-None-Match"], expose_headers=["ETag", "Location"]
+)
 
 
 # --- dependencies: built on first use, reused for the life of the container ---
@@ -273,6 +277,35 @@ def docdb_demodb(collection: str) -> Response:
 def docdb_democollection() -> Response:
     """The same operations on ``demodb.democollection``."""
     return _docdb("demodb", "democollection")
+
+
+# --- DocumentDB documents by _id ----------------------------------------------
+
+_DOCUMENT = {"methods": ["GET", "HEAD", "PUT", "PATCH", "DELETE"], "authorizer": basic_auth, "cors": ETAG_CORS}
+
+
+def _document(database: str, collection: str, doc_id: str) -> Response:
+    from chalicelib.docdb import documents  # deferred like the collection views
+
+    return documents.document(_request(), database, collection, doc_id, get_collection_service)
+
+
+@app.route("/docdb/{db}/{collection}/{id}", **_DOCUMENT)
+def docdb_document_any(db: str, collection: str, id: str) -> Response:
+    """One document by _id: read (GET, HEAD), replace (PUT), update (PATCH), delete (DELETE), with ETags."""
+    return _document(db, collection, id)
+
+
+@app.route("/docdb/demodb/{collection}/{id}", **_DOCUMENT)
+def docdb_demodb_document(collection: str, id: str) -> Response:
+    """The same on one document of a ``demodb`` collection."""
+    return _document("demodb", collection, id)
+
+
+@app.route("/docdb/demodb/democollection/{id}", **_DOCUMENT)
+def docdb_democollection_document(id: str) -> Response:
+    """The same on one document of ``demodb.democollection``."""
+    return _document("demodb", "democollection", id)
 
 
 # --- operations: health and the API description ------------------------------

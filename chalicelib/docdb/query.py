@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib import paging
-from chalicelib.docdb import allowlist, encoding
+from chalicelib.docdb import allowlist, encoding, revision
 from chalicelib.errors import BadRequestError, ForbiddenError
 
 MAX_DB_NAME_BYTES = 63
@@ -129,6 +129,7 @@ def check_document(document: Any, where: str = "document") -> dict[str, Any]:
     if not isinstance(document, dict):
         raise BadRequestError(f"{where} must be a JSON object")
     allowlist.check_document(document, where)
+    revision.check_document(document, where)
     return document
 
 
@@ -147,6 +148,7 @@ def as_update(value: Any) -> dict[str, Any] | list[dict[str, Any]]:
     """An update document of ``$`` operators, or an update pipeline of allowed stages."""
     if isinstance(value, list):
         allowlist.check_update_pipeline(value)
+        revision.check_update(value)
         return value
     if not isinstance(value, dict) or not value:
         raise BadRequestError('update must be a non-empty object of $ operators, e.g. {"$set": {...}}')
@@ -157,6 +159,7 @@ def as_update(value: Any) -> dict[str, Any] | list[dict[str, Any]]:
                 "is not supported)"
             )
     allowlist.check_update(value)
+    revision.check_update(value)
     return value
 
 

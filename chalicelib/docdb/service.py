@@ -15,7 +15,9 @@ from bson.raw_bson import RawBSONDocument
 
 from chalicelib.docdb import encoding
 from chalicelib.docdb.client import MAX_TIME_MS, DocdbConnection
+from chalicelib.docdb.documents_service import DocumentMethods
 from chalicelib.docdb.query import FindSpec, UpdateSpec
+from chalicelib.docdb.revision import REV, new_revision, with_revision
 from chalicelib.errors import BadRequestError, ConflictError, ServiceUnavailableError
 from chalicelib.paging import MAX_PAGE_BYTES, decode_cursor, encode_cursor
 
@@ -32,8 +34,12 @@ class Page:
     total: int | None
 
 
-class CollectionService:
-    """Runs each request as one driver call on ``database.collection``."""
+class CollectionService(DocumentMethods):
+    """Runs each request as one driver call on ``database.collection``.
+
+    Every write stores a new revision (``_rev``) in what it writes, and no
+    response shows it; the one-document methods come from DocumentMethods.
+    """
 
     def __init__(self, connection: DocdbConnection, max_response_bytes: int = MAX_PAGE_BYTES) -> None:
         self._connection = connection
@@ -69,7 +75,9 @@ class CollectionService:
             )
             with cursor:
                 documents = iter(cursor)
-                body, count, cut = encoding.encode_page(islice(documents, spec.limit), self._max_bytes)
+                body, count, cut = encoding.encode_page(
+                    islice(documents, spec.limit), self._max_bytes, drop=REV
+                )
                 more = cut or (count == spec.limit and next(documents, None) is not None)
             if cut and count == 0:
                 raise BadRequestError(
@@ -87,8 +95,10 @@ class CollectionService:
         from bson import ObjectId
         from pymongo.errors import BulkWriteError
 
+        rev = new_revision()
         for document in documents:
             document.setdefault("_id", ObjectId())
+            document[REV] = rev
         first_id, last_id = (encoding.dumps(documents[i]["_id"]).decode() for i in (0, -1))
         if len(documents) == 1:
             unknown = f"the document may or may not have been stored; look it up by _id {first_id} before retrying"
@@ -103,7 +113,7 @@ class CollectionService:
             with _lost_write("insert", unknown):
                 if len(documents) == 1:
                     coll.insert_one(documents[0])
-                    return documents
+                    return _without_revision(documents)
                 try:
                     coll.insert_many(documents, ordered=True)
                 except BulkWriteError as exc:
@@ -114,7 +124,7 @@ class CollectionService:
                     if first.get("code") == 11000:
                         raise ConflictError(message + "; nothing was inserted") from None
                     raise BadRequestError(message + "; nothing was inserted") from None
-            return documents
+            return _without_revision(documents)
 
         return self._connection.run(operation)
 
@@ -135,7 +145,9 @@ class CollectionService:
         def operation(client: Any) -> dict[str, Any]:
             advice = "the update may or may not have been applied; read the documents before retrying"
             with _lost_write("update", advice):
-                result = client[database][collection].update_many(spec.filter, spec.update, upsert=spec.upsert)
+                result = client[database][collection].update_many(
+                    spec.filter, with_revision(spec.update, new_revision()), upsert=spec.upsert
+                )
             return {
                 "matched_count": result.matched_count,
                 "modified_count": result.modified_count,
@@ -190,6 +202,12 @@ def _lost_write(what: str, advice: str) -> Iterator[None]:
         # write may have been applied in part.
         log.warning("a %s ran out of time on the server, outcome unknown", what)
         raise ServiceUnavailableError(f"the {what} ran out of time on the database; {advice}") from None
+
+
+def _without_revision(documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    for document in documents:
+        document.pop(REV, None)
+    return documents
 
 
 def _query_id(database: str, collection: str, *parts: Any) -> str:
