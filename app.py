@@ -208,25 +208,33 @@ def list_movies() -> Response:
     return web.page_response(_request(), *get_movie_store().list(limit, params.get("next")))
 
 
-@app.route("/movies/{name}", methods=["GET"], cors=True)
-def get_movie(name: str) -> dict[str, str]:
-    """Someone's favorite movie; 404 when they have none."""
-    return get_movie_store().get(name)
+@app.route("/movies/{name}", methods=["GET"], cors=ETAG_CORS)
+def get_movie(name: str) -> Response:
+    """Someone's favorite movie and its ETag; 404 when they have none, 304 when If-None-Match matches."""
+    from chalicelib import etags
+
+    return etags.tagged_response(lambda conditions: get_movie_store().get_tagged(name, conditions), _request())
 
 
-@app.route("/movies/{name}", methods=["PUT"], cors=True)
-def put_movie(name: str) -> dict[str, str]:
-    """Create or replace someone's favorite movie; 200 with what was stored."""
+@app.route("/movies/{name}", methods=["PUT"], cors=ETAG_CORS)
+def put_movie(name: str) -> Response:
+    """Create or replace someone's favorite movie; 200 with what was stored and its ETag.
+
+    ``If-Match`` replaces only that version, ``If-None-Match: *`` only creates; 412 otherwise.
+    """
+    from chalicelib import etags
     from chalicelib.tables.movies import validate_movie_body
 
     title = validate_movie_body(web.json_body(_request()))
-    return get_movie_store().put(name, title)
+    return etags.tagged_response(lambda conditions: get_movie_store().put(name, title, conditions), _request())
 
 
-@app.route("/movies/{name}", methods=["DELETE"], cors=True)
+@app.route("/movies/{name}", methods=["DELETE"], cors=ETAG_CORS)
 def delete_movie(name: str) -> Response:
-    """Forget someone's favorite movie; 204, or 404 when there was none."""
-    get_movie_store().delete(name)
+    """Forget someone's favorite movie; 204, 404 when there was none, 412 when If-Match fails."""
+    from chalicelib import etags
+
+    get_movie_store().delete_if(name, etags.Preconditions.from_headers(_request().headers))
     return Response(body="", status_code=204)
 
 

@@ -13,9 +13,13 @@ condition becomes part of its one write (a filter, a condition expression).
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
+
+from chalice import Response
 
 from chalicelib.errors import BadRequestError, ChaliceViewError
 
@@ -139,7 +143,23 @@ class Preconditions:
         return any(isinstance(t, Tag) and t.opaque == current for t in self.if_none_match)
 
 
+UNCONDITIONAL = Preconditions()
+
+
 def failed(what: str = "the resource") -> PreconditionFailedError:
     return PreconditionFailedError(
         f"the precondition failed: {what} does not match If-Match / If-None-Match (it changed, exists, or is absent)"
+    )
+
+
+def tagged_response(read_or_write: Callable[[Preconditions], tuple[Any, str]], request: Any) -> Response:
+    """Run ``read_or_write`` with the request's conditions: 200 with its JSON body and ETag, or a 304."""
+    try:
+        body, opaque = read_or_write(Preconditions.from_headers(request.headers))
+    except NotModified as hit:
+        return Response(body="", status_code=304, headers={"ETag": hit.etag})
+    return Response(
+        body=json.dumps(body, ensure_ascii=False, separators=(",", ":")),
+        status_code=200,
+        headers={"Content-Type": "application/json", "ETag": quote(opaque)},
     )
