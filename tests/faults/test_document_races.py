@@ -115,7 +115,7 @@ def race(stack) -> dict[str, Any]:
     ]
     for process in processes:
         process.start()
-    answers = []
+    answers: list[tuple[str, int, int, str]] = []
     while len(answers) < WRITERS * len(ROUNDS):
         answers.append(results.get(timeout=240))
         assert answers[-1][0] != "ERROR", answers[-1][3]
