@@ -287,6 +287,33 @@ def docdb_democollection() -> Response:
     return _docdb("demodb", "democollection")
 
 
+_AGGREGATE = {"methods": ["POST"], "authorizer": basic_auth, "cors": True}
+
+
+def _aggregate(database: str, collection: str) -> Response:
+    from chalicelib.docdb import views  # deferred, as in _docdb
+
+    return views.aggregate(_request(), database, collection, get_collection_service)
+
+
+@app.route("/docdb/{db}/{collection}/_aggregate", **_AGGREGATE)
+def docdb_any_aggregate(db: str, collection: str) -> Response:
+    """Run a sandboxed aggregation pipeline on any collection; a page of its results."""
+    return _aggregate(db, collection)
+
+
+@app.route("/docdb/demodb/{collection}/_aggregate", **_AGGREGATE)
+def docdb_demodb_aggregate(collection: str) -> Response:
+    """The same on a collection of the ``demodb`` database."""
+    return _aggregate("demodb", collection)
+
+
+@app.route("/docdb/demodb/democollection/_aggregate", **_AGGREGATE)
+def docdb_democollection_aggregate() -> Response:
+    """The same on ``demodb.democollection``."""
+    return _aggregate("demodb", "democollection")
+
+
 # --- DocumentDB documents by _id ----------------------------------------------
 
 _DOCUMENT = {"methods": ["GET", "HEAD", "PUT", "PATCH", "DELETE"], "authorizer": basic_auth, "cors": ETAG_CORS}

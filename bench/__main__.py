@@ -69,6 +69,10 @@ def main() -> None:
         results = warm.warm_requests(h, rows)
         print("2. encoding…", flush=True)
         warm.encoding_speed(h, rows, results["find 1000"])
+        print("   aggregation…", flush=True)
+        from bench import aggregate
+
+        aggregate.aggregation(h, rows, results["find 1000"])
         print("3. cold starts…", flush=True)
         summary = coldstart.cold_starts(backends, rows)
         print("4. scale and memory…", flush=True)

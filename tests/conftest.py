@@ -11,12 +11,14 @@ import contextlib
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from chalice.test import Client
 
 import app as app_module
-from tests.support import ROOT, Stack
+from chalicelib.docdb.service import CollectionService
+from tests.support import ROOT, Stack, watched_connection
 from tools import local_stack
 
 
@@ -54,6 +56,15 @@ def use() -> Iterator[Callable[..., None]]:
 
 
 @pytest.fixture
+def watched_service(stack: Stack) -> Iterator[tuple[CollectionService, list[dict[str, Any]]]]:
+    """A collection service on the stack, and the list of every command its driver sends."""
+    commands: list[dict[str, Any]] = []
+    connection = watched_connection(stack, commands)
+    yield CollectionService(connection), commands
+    connection.reset()
+
+
+@pytest.fixture
 def empty_tables(stack: Stack) -> Stack:
     stack.empty_tables()
     return stack
@@ -75,7 +86,7 @@ def collection() -> str:
 
 # --- suite-wide log capture ---------------------------------------------------
 # Every log record of the session (and what `chalice local` printed in
-# tests/test_fuzz.py) is kept, so tests/test_logs.py, which runs last, can
+# tests/routes/test_fuzz.py) is kept, so tests/test_logs.py, which runs last, can
 # assert that no password or Authorization header value ever reached a log.
 
 import logging  # noqa: E402

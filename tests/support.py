@@ -19,6 +19,7 @@ import socket
 import ssl
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -26,6 +27,7 @@ from urllib.parse import urlencode
 import boto3
 from chalice.test import Client
 
+from chalicelib.tables.schema import LINKS, MOVIES
 from tools import local_stack
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,7 +72,7 @@ class Stack:
         local_stack.seed(self.moto.endpoint, self.secantus, USERS)
 
     def empty_tables(self) -> None:
-        for table, key in ((local_stack.LINKS_TABLE, "link_id"), (local_stack.MOVIES_TABLE, "name")):
+        for table, key in ((local_stack.LINKS_TABLE, LINKS.key), (local_stack.MOVIES_TABLE, MOVIES.key)):
             kwargs: dict[str, Any] = {"TableName": table, "ProjectionExpression": "#k",
                                       "ExpressionAttributeNames": {"#k": key}}
             while True:
@@ -80,6 +82,44 @@ class Stack:
                 if "LastEvaluatedKey" not in page:
                     break
                 kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+# --- Lambda events, as API Gateway sends them ----------------------------------
+
+
+def proxy_event(
+    method: str,
+    resource: str,
+    path: str,
+    path_parameters: dict[str, str] | None = None,
+    authorizer: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """A REST API (payload 1.0) Lambda proxy event, as API Gateway sends it."""
+    headers = {"Accept": "application/json", "Host": "abc123.execute-api.us-east-1.amazonaws.com"}
+    context: dict[str, Any] = {
+        "resourcePath": resource, "httpMethod": method, "path": f"/api{path}", "stage": "api",
+        "requestId": str(uuid.uuid4()), "accountId": "123456789012", "apiId": "abc123",
+        "identity": {"sourceIp": "192.0.2.10"},
+    }  # fmt: skip
+    if authorizer is not None:
+        context["authorizer"] = authorizer
+    return {
+        "resource": resource, "path": path, "httpMethod": method,
+        "headers": headers, "multiValueHeaders": {k: [v] for k, v in headers.items()},
+        "queryStringParameters": None, "multiValueQueryStringParameters": None,
+        "pathParameters": path_parameters, "stageVariables": None,
+        "requestContext": context, "body": None, "isBase64Encoded": False,
+    }  # fmt: skip
+
+
+def token_event(user: str, password: str) -> dict[str, str]:
+    """A TOKEN authorizer event for ``Authorization: Basic …``."""
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return {
+        "type": "TOKEN",
+        "authorizationToken": f"Basic {token}",
+        "methodArn": "arn:aws:execute-api:us-east-1:123456789012:abc123/api/GET/docdb/blog/test",
+    }
 
 
 # --- requests through the test client ----------------------------------------
@@ -349,3 +389,41 @@ class _ThrottlingHandler(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, *args: Any) -> None:
         pass
+
+
+# --- a collection service whose driver reports every command it sends ----------
+
+
+class FixedSecret:
+    """A secret source that always answers the same secret (no Secrets Manager)."""
+
+    def __init__(self, secret: dict[str, Any]) -> None:
+        self._secret = secret
+
+    def get_json(self, _secret_id: str) -> dict[str, Any]:
+        return self._secret
+
+    def invalidate(self, _secret_id: str) -> None:
+        pass
+
+
+def watched_connection(stack: Stack, commands: list[dict[str, Any]]) -> Any:
+    """A DocdbConnection to the stack whose client appends every command it starts to ``commands``."""
+    from pymongo import monitoring
+
+    from chalicelib.docdb.client import DocdbConnection
+
+    class Listener(monitoring.CommandListener):
+        def started(self, event: monitoring.CommandStartedEvent) -> None:
+            commands.append(dict(event.command))
+
+        def succeeded(self, event: Any) -> None:
+            pass
+
+        def failed(self, event: Any) -> None:
+            pass
+
+    def factory(_secret: dict[str, Any], _ca: str, _pool: int) -> Any:
+        return stack.secantus.client(event_listeners=[Listener()])
+
+    return DocdbConnection(FixedSecret(stack.secantus.secret()), local_stack.DOCDB_SECRET_ID, "", 1, factory)

@@ -1,7 +1,7 @@
 """No password and no Authorization header value in any log record of the suite.
 
 conftest.py keeps every record of the session (and `chalice local`'s output
-from tests/test_fuzz.py) and runs this file last, so the check covers every
+from tests/routes/test_fuzz.py) and runs this file last, so the check covers every
 request the suite made: good and bad credentials, rotations, faults.
 """
 

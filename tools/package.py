@@ -4,7 +4,8 @@
 
 Runs ``chalice package --merge-template infra/resources.json`` for the stage,
 then makes that stage the default of the template's ``ChaliceStage``
-parameter, so the template deploys with no parameters.
+parameter, so the template deploys with no parameters, and writes each
+table's key schema in from chalicelib/tables/schema.py.
 Nothing here talks to AWS; Chalice fetches Lambda-compatible wheels from PyPI.
 """
 
@@ -17,6 +18,8 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+from chalicelib.tables.schema import TABLES
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -60,6 +63,8 @@ def package(stage: str, out: Path) -> Path:
     template_path = out / TEMPLATE_NAME
     template = json.loads(template_path.read_text())
     template["Parameters"]["ChaliceStage"]["Default"] = stage
+    for table in TABLES:  # the key schema is written once, in chalicelib/tables/schema.py
+        template["Resources"][table.resource]["Properties"].update(table.key_schema())
     template_path.write_text(json.dumps(template, indent=2) + "\n")
     return template_path
 

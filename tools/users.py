@@ -18,11 +18,7 @@ import argparse
 import getpass
 import json
 import os
-import sys
-from pathlib import Path
 from typing import Any
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from chalicelib.auth import Grant, hash_password
 

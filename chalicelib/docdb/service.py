@@ -14,9 +14,9 @@ from bson.codec_options import CodecOptions
 from bson.raw_bson import RawBSONDocument
 
 from chalicelib.docdb import encoding
-from chalicelib.docdb.client import MAX_TIME_MS, DocdbConnection
+from chalicelib.docdb.client import DUPLICATE_KEY, MAX_TIME_MS, DocdbConnection
 from chalicelib.docdb.documents_service import DocumentMethods
-from chalicelib.docdb.query import FindSpec, UpdateSpec
+from chalicelib.docdb.query import AggregateSpec, FindSpec, UpdateSpec
 from chalicelib.docdb.revision import REV, new_revision, with_revision
 from chalicelib.errors import BadRequestError, ConflictError, ServiceUnavailableError
 from chalicelib.paging import MAX_PAGE_BYTES, decode_cursor, encode_cursor
@@ -57,10 +57,10 @@ class CollectionService(DocumentMethods):
         """
         sort = spec.sort if any(k == "_id" for k, _ in spec.sort) else [*spec.sort, ("_id", 1)]
         query_id = _query_id(database, collection, spec.filter, spec.projection, sort)
-        offset = self._offset(spec, query_id)
+        offset = self._offset(spec.cursor, spec.skip, query_id)
 
         def operation(client: Any) -> Page:
-            # Raw documents stay undecoded in the driver's batch; encode_page
+            # Raw documents stay undecoded in the driver's batch; _fill_page
             # decodes each just before writing it, so a page of 1000 never holds
             # 1000 decoded documents (several times their JSON) at once.
             coll = client[database].get_collection(collection, codec_options=_RAW_DOCUMENTS)
@@ -73,17 +73,7 @@ class CollectionService(DocumentMethods):
                 batch_size=spec.limit + 1,
                 max_time_ms=MAX_TIME_MS,
             )
-            with cursor:
-                documents = iter(cursor)
-                body, count, cut = encoding.encode_page(
-                    islice(documents, spec.limit), self._max_bytes, drop=REV
-                )
-                more = cut or (count == spec.limit and next(documents, None) is not None)
-            if cut and count == 0:
-                raise BadRequestError(
-                    f"a matching document is larger than the {self._max_bytes} byte response limit; "
-                    "use projection to return fewer fields"
-                )
+            body, count, more = self._fill_page(cursor, spec.limit)
             total = coll.count_documents(spec.filter, maxTimeMS=MAX_TIME_MS) if spec.count else None
             token = encode_cursor(CURSOR_KIND, o=offset + count, q=query_id) if more else None
             return Page(body, token, total)
@@ -121,7 +111,7 @@ class CollectionService(DocumentMethods):
                     first = (exc.details.get("writeErrors") or [{}])[0]
                     self._undo(coll, documents[:written])
                     message = f"document {first.get('index', written)} was refused: {first.get('errmsg', '')[:300]}"
-                    if first.get("code") == 11000:
+                    if first.get("code") == DUPLICATE_KEY:
                         raise ConflictError(message + "; nothing was inserted") from None
                     raise BadRequestError(message + "; nothing was inserted") from None
             return _without_revision(documents)
@@ -163,11 +153,48 @@ class CollectionService(DocumentMethods):
 
         return self._connection.run(operation)
 
+    def aggregate(self, database: str, collection: str, spec: AggregateSpec) -> Page:
+        """A page of an aggregation's results, cut short before the response budget.
+
+        The page is the validated pipeline followed by ``$skip`` and
+        ``$limit``; when it ends with a ``$sort``, ``_id`` is added as its last
+        key (as find does), so walking the pages yields every result once.
+        """
+        pipeline = [dict(stage) for stage in spec.pipeline]
+        if pipeline and "$sort" in pipeline[-1] and "_id" not in pipeline[-1]["$sort"]:
+            pipeline[-1] = {"$sort": {**pipeline[-1]["$sort"], "_id": 1}}
+        query_id = _query_id(database, collection, spec.pipeline)
+        offset = self._offset(spec.cursor, 0, query_id)
+        pipeline += [*([{"$skip": offset}] if offset else []), {"$limit": spec.limit + 1}]
+
+        def operation(client: Any) -> Page:
+            coll = client[database].get_collection(collection, codec_options=_RAW_DOCUMENTS)
+            cursor = coll.aggregate(pipeline, allowDiskUse=False, maxTimeMS=MAX_TIME_MS, batchSize=spec.limit + 1)
+            body, count, more = self._fill_page(cursor, spec.limit)
+            token = encode_cursor(CURSOR_KIND, o=offset + count, q=query_id) if more else None
+            return Page(body, token, None)
+
+        return self._connection.run(operation)
+
+    def _fill_page(self, cursor: Any, limit: int) -> tuple[bytearray, int, bool]:
+        """Up to ``limit`` documents of ``cursor`` as a JSON array, and whether more follow."""
+        with cursor:
+            documents = iter(cursor)
+            # The revision behind ETags is never shown, whichever route reads the document.
+            body, count, cut = encoding.encode_page(islice(documents, limit), self._max_bytes, drop=REV)
+            more = cut or (count == limit and next(documents, None) is not None)
+        if cut and count == 0:
+            raise BadRequestError(
+                f"a matching document is larger than the {self._max_bytes} byte response limit; "
+                "use projection to return fewer fields"
+            )
+        return body, count, more
+
     @staticmethod
-    def _offset(spec: FindSpec, query_id: str) -> int:
-        if spec.cursor is None:
-            return spec.skip
-        data = decode_cursor(spec.cursor, CURSOR_KIND)
+    def _offset(cursor: str | None, start: int, query_id: str) -> int:
+        if cursor is None:
+            return start
+        data = decode_cursor(cursor, CURSOR_KIND)
         offset = data.get("o")
         if data.get("q") != query_id or type(offset) is not int or not 0 <= offset < 2**31:
             raise BadRequestError("next is not a cursor this query issued; start again without it")

@@ -14,11 +14,18 @@ import hashlib
 import uuid
 from typing import Any
 
-from chalicelib import etags
+from chalicelib import etags, openapi
 from chalicelib.errors import BadRequestError, NotFoundError
+from chalicelib.tables.schema import MOVIES
 from chalicelib.tables.table import MAX_KEY_BYTES, StringItemTable, to_item
 
 MAX_MOVIE_CHARS = 512
+MOVIE_BODY = {
+    "type": "object",
+    "properties": {"favorite_movie": {"type": "string", "minLength": 1, "maxLength": MAX_MOVIE_CHARS}},
+    "required": ["favorite_movie"],
+    "additionalProperties": False,
+}
 REV = "rev"
 MAX_ATTEMPTS = 4
 _NEVER = "-"  # a revision never issued, for an If-Match that names none
@@ -99,7 +106,7 @@ def check_name(name: str) -> str:
 class MovieStore(StringItemTable):
     """The favorite-movies table (partition key ``name``)."""
 
-    key = "name"
+    key = MOVIES.key
     kind = "movie"
     hidden = frozenset({REV})
 
@@ -116,7 +123,7 @@ class MovieStore(StringItemTable):
         self, name: str, title: str, conditions: etags.Preconditions = etags.UNCONDITIONAL
     ) -> tuple[dict[str, str], str]:
         """Create or replace the movie if the conditions hold (else 412); what was stored and its ETag value."""
-        item = {"name": check_name(name), "favorite_movie": title, REV: uuid.uuid4().hex}
+        item = {self.key: check_name(name), "favorite_movie": title, REV: uuid.uuid4().hex}
         for _ in range(MAX_ATTEMPTS):
             condition = _fast(conditions)
             read_first = condition is None
@@ -167,3 +174,54 @@ class MovieStore(StringItemTable):
                     raise etags.failed("the movie") from None
             return None
         raise etags.failed("the movie kept changing")
+
+
+def openapi_section() -> openapi.Section:
+    """``/movies`` and ``/movies/{name}``."""
+    name = openapi.path_param("name", {"type": "string", "minLength": 1, "maxLength": MAX_KEY_BYTES}, "whose favorite")
+    movie = openapi.json_content(openapi.ref("Movie"))
+    return openapi.Section(
+        paths={
+            "/movies": {
+                "get": {
+                    "summary": "List favorite movies",
+                    "operationId": "list_movies",
+                    "parameters": openapi.page_parameters(),
+                    "responses": {
+                        "200": openapi.page_response(openapi.ref("Movie")),
+                        **openapi.errors("400", "503"),
+                    },
+                }
+            },
+            "/movies/{name}": {
+                "parameters": [name],
+                "get": {
+                    "summary": "Someone's favorite movie",
+                    "operationId": "get_movie",
+                    "responses": {"200": {"description": "the favorite", "content": movie},
+                                  **openapi.errors("404", "503")},
+                },
+                "put": {
+                    "summary": "Create or replace someone's favorite movie",
+                    "operationId": "put_movie",
+                    "requestBody": openapi.body(MOVIE_BODY),
+                    "responses": {
+                        "200": {"description": "what was stored", "content": movie},
+                        **openapi.errors("400", "413", "415", "503"),
+                    },
+                },
+                "delete": {
+                    "summary": "Forget someone's favorite movie",
+                    "operationId": "delete_movie",
+                    "responses": {"204": {"description": "deleted"}, **openapi.errors("404", "503")},
+                },
+            },
+        },
+        schemas={
+            "Movie": {
+                "type": "object",
+                "properties": {"name": {"type": "string"}, "favorite_movie": {"type": "string"}},
+                "required": ["name", "favorite_movie"],
+            }
+        },
+    )

@@ -9,7 +9,6 @@ API Gateway events against moto and the TLS+SCRAM SecantusDB.
 
 from __future__ import annotations
 
-import base64
 import importlib.metadata
 import json
 import os
@@ -25,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from tests.support import proxy_event, token_event
 from tools import local_stack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -176,41 +176,6 @@ def lambda_runtime(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 (runtime / top).symlink_to(target, target_is_directory=target.is_dir())
     assert {"boto3", "botocore", "jmespath", "dateutil", "urllib3"} <= {p.name for p in runtime.iterdir()}
     return runtime
-
-
-def proxy_event(
-    method: str,
-    resource: str,
-    path: str,
-    path_parameters: dict[str, str] | None = None,
-    authorizer: dict[str, str] | None = None,
-) -> dict[str, Any]:
-    """A REST API (payload 1.0) Lambda proxy event, as API Gateway sends it."""
-    headers = {"Accept": "application/json", "Host": "abc123.execute-api.us-east-1.amazonaws.com"}
-    context: dict[str, Any] = {
-        "resourcePath": resource, "httpMethod": method, "path": f"/api{path}", "stage": "api",
-        "requestId": str(uuid.uuid4()), "accountId": "123456789012", "apiId": "abc123",
-        "identity": {"sourceIp": "192.0.2.10"},
-    }  # fmt: skip
-    if authorizer is not None:
-        context["authorizer"] = authorizer
-    return {
-        "resource": resource, "path": path, "httpMethod": method,
-        "headers": headers, "multiValueHeaders": {k: [v] for k, v in headers.items()},
-        "queryStringParameters": None, "multiValueQueryStringParameters": None,
-        "pathParameters": path_parameters, "stageVariables": None,
-        "requestContext": context, "body": None, "isBase64Encoded": False,
-    }  # fmt: skip
-
-
-def token_event(user: str, password: str) -> dict[str, str]:
-    """A TOKEN authorizer event for ``Authorization: Basic …``."""
-    token = base64.b64encode(f"{user}:{password}".encode()).decode()
-    return {
-        "type": "TOKEN",
-        "authorizationToken": f"Basic {token}",
-        "methodArn": "arn:aws:execute-api:us-east-1:123456789012:abc123/api/GET/docdb/blog/test",
-    }
 
 
 @pytest.fixture(scope="module")
