@@ -163,3 +163,41 @@ def tagged_response(read_or_write: Callable[[Preconditions], tuple[Any, str]], r
         status_code=200,
         headers={"Content-Type": "application/json", "ETag": quote(opaque)},
     )
+
+
+# --- the OpenAPI pieces every resource with ETags uses ----------------------------
+
+ETAG_HEADER = {
+    "ETag": {
+        "description": "the strong entity tag of the current version (opaque, quoted); send it back in If-Match",
+        "schema": {"type": "string"},
+    }
+}
+IF_MATCH = {
+    "name": "If-Match",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string", "maxLength": MAX_HEADER_CHARS},
+    "description": (
+        "* or a comma-separated list of entity tags: act only if the current version is one of them "
+        "(strong comparison: weak tags never match); 412 otherwise, and 400 when malformed"
+    ),
+}
+IF_NONE_MATCH = {
+    "name": "If-None-Match",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string", "maxLength": MAX_HEADER_CHARS},
+    "description": (
+        "* or a comma-separated list of entity tags: a read answers 304 when the current version is one of "
+        "them (* when it exists); a write goes ahead only if none match (PUT with * creates only); "
+        "412 otherwise, and 400 when malformed"
+    ),
+}
+NOT_MODIFIED = {"description": "If-None-Match matched: no body", "headers": ETAG_HEADER}
+
+
+def precondition_failed() -> dict[str, Any]:
+    from chalicelib import openapi
+
+    return openapi.error("If-Match or If-None-Match does not hold: the resource changed, exists, or is absent")

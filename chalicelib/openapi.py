@@ -29,6 +29,7 @@ SECTIONS = (
     "chalicelib.tables.links",
     "chalicelib.tables.movies",
     "chalicelib.docdb.views",
+    "chalicelib.docdb.documents",
 )
 
 JSON = "application/json"

@@ -18,7 +18,7 @@ from typing import Any
 from chalice import Response
 from chalice.app import Request
 
-from chalicelib import etags, web
+from chalicelib import etags, openapi, web
 from chalicelib.auth import Principal
 from chalicelib.docdb import allowlist, encoding, query
 from chalicelib.docdb.documents_service import Tagged, check_response_size
@@ -122,3 +122,112 @@ _HANDLERS: dict[str, Callable[[Request, CollectionService, Target, etags.Precond
     "PATCH": update,
     "DELETE": delete,
 }
+
+
+# --- the OpenAPI description, beside the parsing it describes ------------------------------
+
+ID_PARAM = openapi.path_param(
+    "id",
+    {"type": "string", "minLength": 1},
+    "the document's _id: 24 hex digits are an ObjectId, anything else a string (see id_type)",
+)
+ID_TYPE_PARAM = openapi.query_param(
+    "id_type", {"type": "string", "enum": list(ID_TYPES)}, "force the type of the id; 400 when it does not parse as it"
+)
+PROJECTION_PARAM = openapi.json_query_param("projection", openapi.ref("Projection"), "which fields to return")
+LOCATION_HEADER = {"Location": {"description": "this document's URL", "schema": {"type": "string"}}}
+PATCH_BODY = {
+    "description": (
+        "update operators (" + ", ".join(sorted(allowlist.UPDATE_OPERATORS))
+        + ") or a pipeline of $set, $addFields and $unset stages; _rev is reserved"
+    ),
+    "oneOf": [
+        {"type": "object", "minProperties": 1},
+        {"type": "array", "minItems": 1, "items": {"type": "object"}},
+    ],
+}  # fmt: skip
+
+
+def openapi_section() -> openapi.Section:
+    """The document routes, under the collection routes' three scopes."""
+    errors = openapi.errors
+    document = openapi.json_content(openapi.ref("Document"))
+    conditions = [etags.IF_MATCH, etags.IF_NONE_MATCH]
+    failed = {"412": etags.precondition_failed()}
+    read = {
+        "summary": "One document by _id, with its ETag",
+        "parameters": [*conditions, PROJECTION_PARAM],
+        "responses": {
+            "200": {"description": "the document", "headers": etags.ETAG_HEADER, "content": document},
+            "304": etags.NOT_MODIFIED,
+            **failed,
+            **errors("400", "401", "403", "404", "503"),
+        },
+    }
+    head = {
+        "summary": "The ETag of one document, without the body",
+        "parameters": conditions,
+        "responses": {
+            "200": {"description": "the document exists; no body", "headers": etags.ETAG_HEADER},
+            "304": etags.NOT_MODIFIED,
+            **failed,
+            **errors("400", "401", "403", "404", "503"),
+        },
+    }
+    replace = {
+        "summary": "Replace or create one document",
+        "description": (
+            "The whole document; _id comes from the path (a body _id must equal it). If-Match replaces only "
+            "that version (412 otherwise, also when the document is absent); If-None-Match: * only creates."
+        ),
+        "parameters": conditions,
+        "requestBody": openapi.body(openapi.ref("Document")),
+        "responses": {
+            "200": {"description": "replaced: the stored document", "headers": etags.ETAG_HEADER, "content": document},
+            "201": {
+                "description": "created: the stored document",
+                "headers": {**etags.ETAG_HEADER, **LOCATION_HEADER},
+                "content": document,
+            },
+            **failed,
+            **errors("400", "401", "403", "409", "413", "415", "503"),
+        },
+    }
+    update = {
+        "summary": "Update one document",
+        "description": "Update operators on this document only (never an upsert); If-Match as for PUT.",
+        "parameters": conditions,
+        "requestBody": openapi.body(PATCH_BODY),
+        "responses": {
+            "200": {"description": "the updated document", "headers": etags.ETAG_HEADER, "content": document},
+            **failed,
+            **errors("400", "401", "403", "404", "409", "413", "415", "503"),
+        },
+    }
+    delete = {
+        "summary": "Delete one document",
+        "parameters": conditions,
+        "responses": {
+            "204": {"description": "deleted"},
+            **failed,
+            **errors("400", "401", "403", "404", "413", "415", "503"),
+        },
+    }
+    operations = {"get": read, "head": head, "put": replace, "patch": update, "delete": delete}
+
+    def scope(params: list[dict[str, Any]], tag: str) -> dict[str, Any]:
+        return {
+            "parameters": [*params, ID_PARAM, ID_TYPE_PARAM],
+            **{
+                method: {**op, "tags": [tag], "security": [{"basicAuth": []}], "operationId": f"{method}_{tag}"}
+                for method, op in operations.items()
+            },
+        }
+
+    return openapi.Section(
+        paths={
+            "/docdb/{db}/{collection}/{id}": scope([query.DATABASE_PARAM, query.COLLECTION_PARAM], "document_any"),
+            "/docdb/demodb/{collection}/{id}": scope([query.COLLECTION_PARAM], "document_demodb"),
+            "/docdb/demodb/democollection/{id}": scope([], "document_democollection"),
+        }
+    )
