@@ -62,6 +62,14 @@ def _not_found(doc_id: Any) -> NotFoundError:
     return NotFoundError(f"no document with _id {encoding.dumps(doc_id).decode()[:200]}")
 
 
+def _on_id(exc: Any) -> bool:
+    """Whether a duplicate key error is about ``_id`` (a concurrent create), not another unique index."""
+    pattern = (exc.details or {}).get("keyPattern")
+    if isinstance(pattern, dict):
+        return list(pattern) == ["_id"]
+    return "_id_ dup key" in str(exc)
+
+
 def _fast_filter(doc_id: Any, conditions: etags.Preconditions) -> dict[str, Any] | None:
     """The condition as a filter on ``_id`` and ``_rev``, or None when it needs the slow path."""
     if conditions.if_none_match is not None:
@@ -166,7 +174,9 @@ class DocumentMethods:
                             session=session,
                         ) is not None:
                             return self._written(replacement, created=False)
-                    except DuplicateKeyError:
+                    except DuplicateKeyError as exc:
+                        if not _on_id(exc):
+                            raise  # another unique index: a 409, as for inserts
                         # Created by someone else in between: a create-only write has lost;
                         # an upsert or a slow-path insert looks again.
                         if create_only:

@@ -453,3 +453,51 @@ def test_reserved_namespaces_are_refused_before_the_database(client):
 def test_etag_and_location_are_exposed_to_browsers(client, collection):
     response = put(client, collection, "cors", {"a": 1})
     assert "ETag" in response.headers["Access-Control-Expose-Headers"]
+
+
+# --- conditions a revision filter cannot express: read, decide, write on the exact state ----------
+
+
+def test_head_with_a_matching_if_none_match_is_304(client, collection):
+    put(client, collection, "brian", {"a": 1})
+    etag = etag_of(client, collection, "brian")
+    headers = {**ADMIN, "If-None-Match": etag}
+    assert client.http.request("HEAD", doc_path(collection, "brian"), headers=headers).status_code == 304
+
+
+def test_put_if_none_match_with_tags_writes_only_when_none_match(client, stack, collection):
+    put(client, collection, "brian", {"v": 1})
+    etag = etag_of(client, collection, "brian")
+    assert put(client, collection, "brian", {"v": 2}, {"If-None-Match": f'"other", {etag}'}).status_code == 412
+    assert put(client, collection, "brian", {"v": 3}, {"If-None-Match": '"other"'}).status_code == 200
+    assert put(client, collection, "new", {"v": 1}, {"If-None-Match": '"other"'}).status_code == 201
+    assert stack.mongo.blog[collection].find_one({"_id": "brian"})["v"] == 3
+
+
+def test_if_match_and_if_none_match_together_must_both_hold(client, collection):
+    put(client, collection, "brian", {"v": 1})
+    etag = etag_of(client, collection, "brian")
+    target = doc_path(collection, "brian")
+    both = {"If-Match": etag, "If-None-Match": etag}
+    assert send(client, "PATCH", target, {"$set": {"v": 2}}, {**ADMIN, **both}).status_code == 412
+    both = {"If-Match": etag, "If-None-Match": '"other"'}
+    assert send(client, "PATCH", target, {"$set": {"v": 2}}, {**ADMIN, **both}).status_code == 200
+
+
+def test_an_update_that_changes_the_id_is_400(client, stack, collection):
+    put(client, collection, "brian", {"v": 1})
+    response = send(client, "PATCH", doc_path(collection, "brian"), {"$set": {"_id": "joe"}}, ADMIN)
+    assert response.status_code == 400
+    assert stack.mongo.blog[collection].count_documents({"_id": "brian"}) == 1
+
+
+def test_a_unique_index_conflict_on_put_is_409(client, stack, collection):
+    stack.mongo.blog[collection].create_index("email", unique=True)
+    put(client, collection, "a", {"email": "x@example.com"})
+    assert put(client, collection, "b", {"email": "x@example.com"}).status_code == 409
+    assert put(client, collection, "c", {"email": "x@example.com"}, {"If-None-Match": "*"}).status_code == 409
+    assert send(client, "PATCH", doc_path(collection, "d"), {"$set": {"email": "x@example.com"}},
+                ADMIN).status_code == 404
+    put(client, collection, "d", {"email": "y@example.com"})
+    response = send(client, "PATCH", doc_path(collection, "d"), {"$set": {"email": "x@example.com"}}, ADMIN)
+    assert response.status_code == 409
