@@ -501,3 +501,17 @@ def test_a_unique_index_conflict_on_put_is_409(client, stack, collection):
     put(client, collection, "d", {"email": "y@example.com"})
     response = send(client, "PATCH", doc_path(collection, "d"), {"$set": {"email": "x@example.com"}}, ADMIN)
     assert response.status_code == 409
+
+
+def test_projection_on_a_document_written_outside_the_api_belongs_to_its_etag(client, stack, collection):
+    stack.mongo.blog[collection].insert_one({"_id": "legacy", "a": 1, "b": 2})
+    response = read(client, collection, "legacy", projection=json.dumps({"a": 1}))
+    assert body(response) == {"_id": "legacy", "a": 1}
+    assert response.headers["ETag"] == etag_of(client, collection, "legacy")
+    assert response.headers["ETag"].startswith('"h')
+
+
+def test_the_aggregation_route_never_shows_the_revision(client, collection):
+    put(client, collection, "a", {"n": 1})
+    response = send(client, "POST", f"/docdb/blog/{collection}/_aggregate", {"pipeline": [{"$match": {}}]}, ADMIN)
+    assert body(response) == [{"_id": "a", "n": 1}]
