@@ -214,24 +214,32 @@ def list_movies() -> Response:
 
 
 @app.route("/movies/{name}", methods=["GET"], cors=web.CORS)
-def get_movie(name: str) -> dict[str, str]:
-    """Someone's favorite movie; 404 when they have none."""
-    return get_movie_store().get(name)
+def get_movie(name: str) -> Response:
+    """Someone's favorite movie and its ETag; 404 when they have none, 304 when If-None-Match matches."""
+    from chalicelib import etags
+
+    return etags.tagged_response(lambda conditions: get_movie_store().get_tagged(name, conditions), _request())
 
 
 @app.route("/movies/{name}", methods=["PUT"], cors=web.CORS)
-def put_movie(name: str) -> dict[str, str]:
-    """Create or replace someone's favorite movie; 200 with what was stored."""
+def put_movie(name: str) -> Response:
+    """Create or replace someone's favorite movie; 200 with what was stored and its ETag.
+
+    ``If-Match`` replaces only that version, ``If-None-Match: *`` only creates; 412 otherwise.
+    """
+    from chalicelib import etags
     from chalicelib.tables.movies import validate_movie_body
 
     title = validate_movie_body(web.json_body(_request()))
-    return get_movie_store().put(name, title)
+    return etags.tagged_response(lambda conditions: get_movie_store().put(name, title, conditions), _request())
 
 
 @app.route("/movies/{name}", methods=["DELETE"], cors=web.CORS)
 def delete_movie(name: str) -> Response:
-    """Forget someone's favorite movie; 204, or 404 when there was none."""
-    get_movie_store().delete(name)
+    """Forget someone's favorite movie; 204, 404 when there was none, 412 when If-Match fails."""
+    from chalicelib import etags
+
+    get_movie_store().delete_if(name, etags.Preconditions.from_headers(_request().headers))
     return Response(body="", status_code=204)
 
 
@@ -335,6 +343,35 @@ def data_api_request(action: str) -> Response:
 
     return views.handle(_request(), action, get_user_directory, get_collection_service,
                         get_settings().data_api_return_type)  # fmt: skip
+
+
+# --- DocumentDB documents by _id ----------------------------------------------
+
+_DOCUMENT = {"methods": ["GET", "HEAD", "PUT", "PATCH", "DELETE"], "authorizer": basic_auth, "cors": web.CORS}
+
+
+def _document(database: str, collection: str, doc_id: str) -> Response:
+    from chalicelib.docdb import documents  # deferred like the collection views
+
+    return documents.document(_request(), database, collection, doc_id, get_collection_service)
+
+
+@app.route("/docdb/{db}/{collection}/{id}", **_DOCUMENT)
+def docdb_document_any(db: str, collection: str, id: str) -> Response:
+    """One document by _id: read (GET, HEAD), replace (PUT), update (PATCH), delete (DELETE), with ETags."""
+    return _document(db, collection, id)
+
+
+@app.route("/docdb/demodb/{collection}/{id}", **_DOCUMENT)
+def docdb_demodb_document(collection: str, id: str) -> Response:
+    """The same on one document of a ``demodb`` collection."""
+    return _document("demodb", collection, id)
+
+
+@app.route("/docdb/demodb/democollection/{id}", **_DOCUMENT)
+def docdb_democollection_document(id: str) -> Response:
+    """The same on one document of ``demodb.democollection``."""
+    return _document("demodb", "democollection", id)
 
 
 # --- operations: health and the API description ------------------------------

@@ -80,6 +80,10 @@ def main() -> None:
         from bench import aggregate
 
         aggregate.aggregation(h, rows, results["find 1000"])
+        print("   documents by _id…", flush=True)
+        from bench import documents
+
+        documents.documents(h, rows)
         print("3. cold starts, from the unzipped package in a Python with only boto3…", flush=True)
         summary = coldstart.cold_starts(backends, rows, package.ZIP)
         print("4. scale and memory…", flush=True)

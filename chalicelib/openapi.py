@@ -30,6 +30,7 @@ SECTIONS = (
     "chalicelib.tables.links",
     "chalicelib.tables.movies",
     "chalicelib.docdb.views",
+    "chalicelib.docdb.documents",
     "chalicelib.dataapi.openapi",
 )
 

@@ -17,13 +17,13 @@ from collections.abc import Iterable
 from typing import Any
 
 import orjson
-from bson import DatetimeMS, Decimal128, Int64, MaxKey, MinKey, ObjectId, Regex, Timestamp, decode, json_util
-from bson.codec_options import CodecOptions, DatetimeConversion
+from bson import DatetimeMS, Decimal128, Int64, MaxKey, MinKey, ObjectId, Regex, Timestamp, json_util
 from bson.raw_bson import RawBSONDocument
 from chalice import ChaliceViewError
 
 from chalicelib import web
 from chalicelib.docdb import encoding
+from chalicelib.docdb.revision import REV
 from chalicelib.errors import BadRequestError, ConfigurationError
 from chalicelib.paging import MAX_PAGE_BYTES, PageBuffer, lambda_size
 
@@ -32,11 +32,6 @@ EJSON = "application/ejson"
 RETURN_TYPES = {"JSON": JSON, "EJSON": EJSON}
 CANONICAL = json_util.CANONICAL_JSON_OPTIONS
 
-# Stored documents decode as the REST routes decode them: a date outside
-# Python's range stays a DatetimeMS, and invalid UTF-8 is replaced.
-DECODE: CodecOptions[dict[str, Any]] = CodecOptions(
-    datetime_conversion=DatetimeConversion.DATETIME_AUTO, unicode_decode_error_handler="replace"
-)
 _ORJSON = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS
 _UTC = datetime.UTC
 _REGEX_FLAGS = (("i", re.IGNORECASE), ("l", re.LOCALE), ("m", re.MULTILINE), ("s", re.DOTALL),
@@ -95,7 +90,14 @@ def read_body(request: Any) -> dict[str, Any]:
 
 
 def decoded(document: RawBSONDocument | None) -> dict[str, Any] | None:
-    return None if document is None else decode(document.raw, DECODE)
+    return None if document is None else _shown(document)
+
+
+def _shown(raw: RawBSONDocument) -> dict[str, Any]:
+    """A stored document as the REST routes show it: decoded as pages decode theirs, without ``_rev``."""
+    document = encoding.decode_document(raw)
+    document.pop(REV, None)
+    return document
 
 
 def dumps(value: Any, media_type: str) -> bytes:
@@ -110,7 +112,7 @@ def documents_body(documents: Iterable[Any], media_type: str, max_bytes: int = M
     page = PageBuffer(max_bytes - lambda_size(b'{"documents":}'))
     for document in documents:
         if type(document) is RawBSONDocument:
-            document = decode(document.raw, DECODE)
+            document = _shown(document)
         if not page.add(dumps(document, media_type)):
             raise BadRequestError(
                 f"the matching documents come to more than the {max_bytes} byte response limit after "
@@ -137,7 +139,7 @@ def _plain(obj: Any) -> Any:
             obj = obj.astimezone(_UTC).replace(tzinfo=None)
         return obj.isoformat(timespec="milliseconds") + "Z"
     if kind is RawBSONDocument:
-        return decode(obj.raw, DECODE)
+        return encoding.decode_document(obj)
     if kind is Decimal128:
         return str(obj)
     if isinstance(obj, Int64):

@@ -97,17 +97,27 @@ def _object(obj: dict[str, Any]) -> Any:
         raise
 
 
-def encode_page(documents: Iterable[Any], max_bytes: int = MAX_PAGE_BYTES) -> tuple[bytearray, int, bool]:
+def decode_document(raw: RawBSONDocument) -> dict[str, Any]:
+    """A stored document, decoded the way pages decode theirs."""
+    return decode(raw.raw, _DECODE)
+
+
+def encode_page(
+    documents: Iterable[Any], max_bytes: int = MAX_PAGE_BYTES, drop: str | None = None
+) -> tuple[bytearray, int, bool]:
     """A JSON array of ``documents`` that stays within ``max_bytes`` in Lambda's response.
 
     Returns the body, how many documents it holds, and whether it was cut
     short.  Each document is decoded (when raw) and encoded once, straight
     onto the end of one buffer: no list of pieces, no join, no second pass.
+    The top-level field ``drop``, when given, is left out of every document.
     """
     page = PageBuffer(max_bytes)
     for document in documents:
         if type(document) is RawBSONDocument:
             document = decode(document.raw, _DECODE)
+        if drop is not None:
+            document.pop(drop, None)
         if not page.add(orjson.dumps(document, default=_default, option=_OPTIONS)):
             return page.body(), page.count, True
     return page.body(), page.count, False

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib import openapi, paging
-from chalicelib.docdb import aggregation, allowlist, encoding
+from chalicelib.docdb import aggregation, allowlist, encoding, revision
 from chalicelib.errors import BadRequestError, ForbiddenError
 
 MAX_DB_NAME_BYTES = 63
@@ -175,6 +175,7 @@ def check_document(document: Any, where: str = "document") -> dict[str, Any]:
     if not isinstance(document, dict):
         raise BadRequestError(f"{where} must be a JSON object")
     allowlist.check_document(document, where)
+    revision.check_document(document, where)
     return document
 
 
@@ -208,6 +209,7 @@ def as_update(value: Any) -> dict[str, Any] | list[dict[str, Any]]:
     """An update document of ``$`` operators, or an update pipeline of allowed stages."""
     if isinstance(value, list):
         allowlist.check_update_pipeline(value)
+        revision.check_update(value)
         return value
     if not isinstance(value, dict) or not value:
         raise BadRequestError('update must be a non-empty object of $ operators, e.g. {"$set": {...}}')
@@ -218,6 +220,7 @@ def as_update(value: Any) -> dict[str, Any] | list[dict[str, Any]]:
                 "is not supported)"
             )
     allowlist.check_update(value)
+    revision.check_update(value)
     return value
 
 
@@ -249,9 +252,7 @@ def find_parameters() -> list[dict[str, Any]]:
     limit, next_token = openapi.page_parameters()
     return [
         FILTER_PARAM,
-        openapi.json_query_param(
-            "projection", openapi.ref("Projection"), "which fields to return", '{"_id": 0, "name": 1}'
-        ),
+        PROJECTION_PARAM,
         openapi.json_query_param(
             "sort", openapi.ref("Sort"), 'order: {"a": 1, "b": -1} or [["a", 1], ["b", -1]]', '[["rating", -1]]'
         ),
@@ -262,6 +263,9 @@ def find_parameters() -> list[dict[str, Any]]:
     ]
 
 
+PROJECTION_PARAM = openapi.json_query_param(
+    "projection", openapi.ref("Projection"), "which fields to return", '{"_id": 0, "name": 1}'
+)
 FILTER_PARAM = openapi.json_query_param(
     "filter", openapi.ref("Filter"), "which documents, as a query object", '{"name": "brian"}'
 )

@@ -15,7 +15,9 @@ from bson.raw_bson import RawBSONDocument
 
 from chalicelib.docdb import encoding
 from chalicelib.docdb.client import DUPLICATE_KEY, MAX_TIME_MS, DocdbConnection
+from chalicelib.docdb.documents_service import DocumentMethods
 from chalicelib.docdb.query import AggregateSpec, FindSpec, UpdateSpec
+from chalicelib.docdb.revision import REV, new_revision, with_revision
 from chalicelib.errors import BadRequestError, ConflictError, ServiceUnavailableError
 from chalicelib.paging import MAX_PAGE_BYTES, decode_cursor, encode_cursor
 
@@ -33,8 +35,12 @@ class Page:
     total: int | None
 
 
-class CollectionService:
-    """Runs each request as one driver call on ``database.collection``."""
+class CollectionService(DocumentMethods):
+    """Runs each request as one driver call on ``database.collection``.
+
+    Every write stores a new revision (``_rev``) in what it writes, and no
+    response shows it; the one-document methods come from DocumentMethods.
+    """
 
     def __init__(self, connection: DocdbConnection, max_response_bytes: int = MAX_PAGE_BYTES) -> None:
         self._connection = connection
@@ -80,8 +86,10 @@ class CollectionService:
         from bson import ObjectId
         from pymongo.errors import BulkWriteError
 
+        rev = new_revision()
         for document in documents:
             document.setdefault("_id", ObjectId())
+            document[REV] = rev
         first_id, last_id = (encoding.dumps(documents[i]["_id"]).decode() for i in (0, -1))
         if len(documents) == 1:
             unknown = f"the document may or may not have been stored; look it up by _id {first_id} before retrying"
@@ -96,7 +104,7 @@ class CollectionService:
             with _lost_write("insert", unknown):
                 if len(documents) == 1:
                     coll.insert_one(documents[0])
-                    return documents
+                    return _without_revision(documents)
                 try:
                     coll.insert_many(documents, ordered=True)
                 except BulkWriteError as exc:
@@ -107,7 +115,7 @@ class CollectionService:
                     if first.get("code") == DUPLICATE_KEY:
                         raise ConflictError(message + "; nothing was inserted") from None
                     raise BadRequestError(message + "; nothing was inserted") from None
-            return documents
+            return _without_revision(documents)
 
         return self._connection.run(operation)
 
@@ -128,7 +136,9 @@ class CollectionService:
         def operation(client: Any) -> dict[str, Any]:
             advice = "the update may or may not have been applied; read the documents before retrying"
             with _lost_write("update", advice):
-                result = client[database][collection].update_many(spec.filter, spec.update, upsert=spec.upsert)
+                result = client[database][collection].update_many(
+                    spec.filter, with_revision(spec.update, new_revision()), upsert=spec.upsert
+                )
             return {
                 "matched_count": result.matched_count,
                 "modified_count": result.modified_count,
@@ -171,7 +181,8 @@ class CollectionService:
         """Up to ``limit`` documents of ``cursor`` as a JSON array, and whether more follow."""
         with cursor:
             documents = iter(cursor)
-            body, count, cut = encoding.encode_page(islice(documents, limit), self._max_bytes)
+            # The revision behind ETags is never shown, whichever route reads the document.
+            body, count, cut = encoding.encode_page(islice(documents, limit), self._max_bytes, drop=REV)
             more = cut or (count == limit and next(documents, None) is not None)
         if cut and count == 0:
             raise BadRequestError(
@@ -215,7 +226,8 @@ class CollectionService:
     def update_one(self, database: str, collection: str, spec: UpdateSpec) -> dict[str, Any]:
         def operation(client: Any) -> dict[str, Any]:
             with _lost_write("update", "the update may or may not have been applied; read before retrying"):
-                result = client[database][collection].update_one(spec.filter, spec.update, upsert=spec.upsert)
+                update = with_revision(spec.update, new_revision())
+                result = client[database][collection].update_one(spec.filter, update, upsert=spec.upsert)
             return _update_result(result)
 
         return self._connection.run(operation)
@@ -225,7 +237,8 @@ class CollectionService:
     ) -> dict[str, Any]:
         def operation(client: Any) -> dict[str, Any]:
             with _lost_write("replace", "the replace may or may not have been applied; read before retrying"):
-                result = client[database][collection].replace_one(flt, replacement, upsert=upsert)
+                stored = {**replacement, REV: new_revision()}
+                result = client[database][collection].replace_one(flt, stored, upsert=upsert)
             return _update_result(result)
 
         return self._connection.run(operation)
@@ -284,6 +297,10 @@ def _update_result(result: Any) -> dict[str, Any]:
         "modified_count": result.modified_count,
         "upserted_id": result.upserted_id,
     }
+def _without_revision(documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    for document in documents:
+        document.pop(REV, None)
+    return documents
 
 
 def _query_id(database: str, collection: str, *parts: Any) -> str:

@@ -30,6 +30,7 @@ class StringItemTable:
 
     key: str
     kind: str  # names the table in cursors and messages
+    hidden: frozenset[str] = frozenset()  # attributes kept in the items but never shown
 
     def __init__(self, client: Any, table_name: str) -> None:
         self._client = client
@@ -44,15 +45,24 @@ class StringItemTable:
         return 0 < len(key_value.encode("utf-8", "surrogatepass")) <= MAX_KEY_BYTES
 
     def get(self, key_value: str) -> dict[str, str]:
-        if not self.valid_key(key_value):
+        item = self.read(key_value)
+        if item is None:
             raise NotFoundError(f"no {self.kind} {key_value[:64]!r}")
+        return self.public(item)
+
+    def read(self, key_value: str) -> dict[str, str] | None:
+        """The whole item, hidden attributes included, or None when there is none."""
+        if not self.valid_key(key_value):
+            return None
         with self.errors():
             response = self._client.get_item(
                 TableName=self._table, Key=to_item({self.key: key_value}), ConsistentRead=True
             )
-        if "Item" not in response:
-            raise NotFoundError(f"no {self.kind} {key_value[:64]!r}")
-        return from_item(response["Item"])
+        return from_item(response["Item"]) if "Item" in response else None
+
+    def public(self, item: dict[str, str]) -> dict[str, str]:
+        """``item`` as callers see it: without the attributes in ``hidden``."""
+        return {name: value for name, value in item.items() if name not in self.hidden} if self.hidden else item
 
     def delete(self, key_value: str) -> None:
         if not self.valid_key(key_value):
@@ -90,7 +100,7 @@ class StringItemTable:
                 response = self._client.scan(**kwargs)
             for raw in response.get("Items", ()):
                 item = from_item(raw)
-                if not page.add(json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode()):
+                if not page.add(json.dumps(self.public(item), ensure_ascii=False, separators=(",", ":")).encode()):
                     assert last is not None  # an item is at most ~25 KB, far below the budget
                     return page.body(), encode_cursor(self.kind, v=last[self.key])
                 last = item

@@ -267,9 +267,9 @@ def test_docs_try_it_out_calls_the_api_with_basic_auth(browser: Any, api_url: st
         operation = page.locator(".opblock-get", has=path)
         operation.locator(".opblock-summary").first.click()
         operation.locator("button.try-out__btn").click()
-        # Swagger UI fills JSON parameters with {"additionalProp1": {}}: what a user clears or edits first.
-        operation.locator("tr[data-param-name='filter'] textarea").fill('{"rating": {"$gte": 0}}')
-        operation.locator("tr[data-param-name='projection'] textarea").fill("")
+        # The JSON parameters are text fields prefilled with their examples; a user edits them first.
+        operation.locator("tr[data-param-name='filter'] input").fill('{"rating": {"$gte": 0}}')
+        operation.locator("tr[data-param-name='projection'] input").fill("")
         operation.locator("button.execute").click()
         status = operation.locator(".live-responses-table tr.response .response-col_status").first
         status.wait_for(timeout=30_000)

@@ -155,7 +155,7 @@ def assert_gateway_error_headers(response: requests.Response) -> None:
 SECRET = basic("apiuser", "not-the-password-Zq8")
 
 
-@pytest.mark.parametrize("path", ["/", "/nope", "/docdb/blog", "/docdb/blog/test/extra", "/link/a/b"])
+@pytest.mark.parametrize("path", ["/", "/nope", "/docdb/blog", "/docdb/blog/test/extra/more", "/link/a/b"])
 @pytest.mark.parametrize("headers", [{}, SECRET], ids=["anonymous", "with-credentials"])
 def test_unknown_routes_are_a_json_404_that_echoes_nothing(
     api_url: str, path: str, headers: dict[str, str]
