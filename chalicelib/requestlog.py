@@ -67,7 +67,10 @@ def record(event: Any, status: int, latency_ms: float) -> dict[str, Any]:
         "path": context.get("path") or event.path,
         "status": status,
         "latency_ms": round(latency_ms, 1),
-        "principal": authorizer.get("principalId") if isinstance(authorizer, dict) else None,
+        # The authorizer's user; routes that check credentials themselves (the Data API) leave theirs
+        # in the context as "principal".
+        "principal": context.get("principal") or (authorizer.get("principalId") if isinstance(authorizer, dict)
+                                                    else None),
     }
 
 

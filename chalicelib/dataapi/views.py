@@ -84,6 +84,8 @@ def handle(
         if action is None:
             raise NotFoundError(f"there is no action {action_name[:100]!r}; the actions are {', '.join(ACTIONS)}")
         user, grants = authenticate(request.headers, users())
+        if isinstance(request.context, dict):
+            request.context["principal"] = user  # for the request log (chalicelib/requestlog.py)
         principal = auth.Principal(user, tuple(auth.parse_grants(grants)))
         media = formats.response_type(request.headers.get("accept"), formats.default_type(return_type))
         body = formats.read_body(request)

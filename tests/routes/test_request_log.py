@@ -17,7 +17,18 @@ import requests
 
 import app as app_module
 from chalicelib import requestlog
-from tests.support import ADMIN, ROOT, USERS, basic, body, record_external_log, send
+from tests.support import (
+    ADMIN,
+    ROOT,
+    USERS,
+    basic,
+    body,
+    create_key,
+    data_api_action,
+    data_api_namespace,
+    record_external_log,
+    send,
+)  # fmt: skip
 from tools import local_stack
 
 FIELDS = {"type", "request_id", "method", "route", "path", "status", "latency_ms", "principal"}
@@ -133,3 +144,12 @@ def test_the_local_gateway_prints_one_json_line_per_request_on_stdout(stack, tmp
     assert [r["status"] for r in records] == statuses == [200, 200, 400]
     assert all(set(r) == FIELDS for r in records)
     assert records[1]["principal"] == "apiuser"
+
+
+def test_a_data_api_request_is_logged_with_the_user_its_key_belongs_to(client, stack, lines, collection):
+    key = create_key(stack, "blogreader")
+    response = data_api_action(client, "find", data_api_namespace(collection, "blog"), key)
+    assert response.status_code == 200, response.body
+    [record] = [json.loads(line) for line in lines]
+    assert record["principal"] == "blogreader"
+    assert key not in json.dumps(record)
