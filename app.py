@@ -119,12 +119,19 @@ def get_user_directory() -> UserDirectory:
 
 def get_collection_service() -> CollectionService:
     if deps.collections is None:
-        from chalicelib.docdb.client import DocdbConnection
+        from functools import partial
+
+        from chalicelib.docdb.client import DocdbConnection, build_client
         from chalicelib.docdb.service import CollectionService
 
         settings = get_settings()
         connection = DocdbConnection(
-            get_secrets(), settings.require("docdb_secret_id"), settings.docdb_ca_file, settings.docdb_pool_size
+            get_secrets(),
+            settings.require("docdb_secret_id"),
+            settings.docdb_ca_file,
+            settings.docdb_pool_size,
+            factory=partial(build_client, write_concern=settings.docdb_write_concern),
+            deadline_on_writes=settings.docdb_deadline_on_writes,
         )
         deps.collections = CollectionService(connection)
     return deps.collections

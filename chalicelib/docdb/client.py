@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from chalicelib.errors import BadRequestError, ConfigurationError, ConflictError, ServiceUnavailableError
+from chalicelib.settings import DEFAULT_WRITE_CONCERN
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -62,8 +63,20 @@ def _truthy(value: Any) -> bool:
     return value is True or str(value).lower() in ("true", "1", "yes")
 
 
-def build_client(secret: dict[str, Any], ca_file: str, pool_size: int) -> Any:
-    """A MongoClient for the credentials in ``secret`` (DocumentDB's own shape)."""
+def build_client(
+    secret: dict[str, Any],
+    ca_file: str,
+    pool_size: int,
+    write_concern: dict[str, Any] | None = None,
+    **extra: Any,
+) -> Any:
+    """A MongoClient for the credentials in ``secret`` (DocumentDB's own shape).
+
+    Every write it makes (inserts, updates, deletes, undos, transactions)
+    inherits ``write_concern``, by default ``w: "majority", j: true``: a 2xx
+    is only sent once the write is journaled.  ``extra`` goes to MongoClient
+    as is (tests pass ``event_listeners``).
+    """
     from pymongo import MongoClient
 
     try:
@@ -89,6 +102,14 @@ def build_client(secret: dict[str, Any], ca_file: str, pool_size: int) -> Any:
         # pool size + 1 connections to the server.
         "serverMonitoringMode": "poll",
     }
+    concern = DEFAULT_WRITE_CONCERN if write_concern is None else write_concern
+    if "w" in concern:
+        options["w"] = concern["w"]
+    if "j" in concern:
+        options["journal"] = concern["j"]
+    if "wtimeout" in concern:
+        options["wTimeoutMS"] = concern["wtimeout"]
+    options.update(extra)
     if _truthy(secret.get("ssl", False)):
         options.update(tls=True, tlsCAFile=find_ca_file(ca_file))
     if secret.get("replicaSet"):
@@ -112,12 +133,14 @@ class DocdbConnection:
         ca_file: str,
         pool_size: int = 2,
         factory: Callable[[dict[str, Any], str, int], Any] = build_client,
+        deadline_on_writes: bool = True,
     ) -> None:
         self._secrets = secrets
         self._secret_id = secret_id
         self._ca_file = ca_file
         self._pool_size = pool_size
         self._factory = factory
+        self._deadline_on_writes = deadline_on_writes
         self._client: Any = None
         self._lock = threading.Lock()
 
@@ -144,15 +167,21 @@ class DocdbConnection:
         if old is not None:
             old.close()
 
-    def run(self, operation: Callable[[Any], T]) -> T:
+    def run(self, operation: Callable[[Any], T], write: bool = False) -> T:
         """``operation(client)``, with driver failures turned into HTTP errors.
 
         An authentication failure happens before any command runs, so the
         operation is safely tried once more with freshly read credentials.
-        Both tries share one deadline of ``REQUEST_TIMEOUT_S``.
+        Both tries share one deadline of ``REQUEST_TIMEOUT_S``, which the
+        driver also sends as each command's ``maxTimeMS``.  DocumentDB
+        documents ``maxTimeMS`` for reads only, so a stage can keep writes
+        out of the deadline (``DOCDB_DEADLINE_ON_WRITES=false``): they are
+        then bounded by the server selection, connect and socket timeouts.
         """
         import pymongo
 
+        if write and not self._deadline_on_writes:
+            return self._run(operation)
         with pymongo.timeout(REQUEST_TIMEOUT_S):
             return self._run(operation)
 

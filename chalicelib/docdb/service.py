@@ -116,7 +116,7 @@ class CollectionService:
                     raise BadRequestError(message + "; nothing was inserted") from None
             return documents
 
-        return self._connection.run(operation)
+        return self._connection.run(operation, write=True)
 
     @staticmethod
     def _undo(coll: Any, written: list[dict[str, Any]]) -> None:
@@ -142,14 +142,14 @@ class CollectionService:
                 "upserted_id": result.upserted_id,
             }
 
-        return self._connection.run(operation)
+        return self._connection.run(operation, write=True)
 
     def delete(self, database: str, collection: str, flt: dict[str, Any]) -> dict[str, int]:
         def operation(client: Any) -> dict[str, int]:
             with _lost_write("delete", "the delete may or may not have been applied; read before retrying"):
                 return {"deleted_count": client[database][collection].delete_many(flt).deleted_count}
 
-        return self._connection.run(operation)
+        return self._connection.run(operation, write=True)
 
     @staticmethod
     def _offset(spec: FindSpec, query_id: str) -> int:
