@@ -9,13 +9,24 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from chalicelib.errors import ServiceUnavailableError
+from chalicelib.errors import ConfigurationError, ServiceUnavailableError
 
 log = logging.getLogger(__name__)
 
+# A secret read that fails with one of these will fail again until an
+# operator acts: the secret is missing, unreadable by this role, or broken.
+_MISCONFIGURED = {
+    "ResourceNotFoundException",
+    "AccessDeniedException",
+    "DecryptionFailure",
+    "InvalidRequestException",
+    "InvalidParameterException",
+    "UnrecognizedClientException",
+}
 
-class SecretError(ServiceUnavailableError):
-    """A secret could not be read or is not what it should be (a 503 to callers)."""
+# Either kind of failure: ConfigurationError (an operator must act) or a
+# plain ServiceUnavailableError (try again shortly).  Both are 503s.
+SecretError = ServiceUnavailableError
 
 
 class SecretsLoader:
@@ -63,16 +74,20 @@ class SecretsLoader:
             response = self._client.get_secret_value(SecretId=secret_id)
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
-            log.error("cannot read secret %s: %s", secret_id, code)
-            raise SecretError(f"the secret {secret_id} cannot be read ({code})") from None
+            if code in _MISCONFIGURED:
+                log.error("cannot read secret %s: %s", secret_id, code)
+                # The id goes to the log only: callers learn what kind of fault it is.
+                raise ConfigurationError(f"a secret this stage needs cannot be read ({code})") from None
+            log.warning("Secrets Manager failed reading %s: %s", secret_id, code)
+            raise ServiceUnavailableError("Secrets Manager is busy or failing; try again shortly") from None
         except BotoCoreError as exc:
             log.warning("Secrets Manager unreachable reading %s: %s", secret_id, type(exc).__name__)
-            raise SecretError("Secrets Manager is unreachable; try again shortly") from None
+            raise ServiceUnavailableError("Secrets Manager is unreachable; try again shortly") from None
         try:
             value = json.loads(response["SecretString"])
         except (KeyError, TypeError, ValueError):
             value = None
         if not isinstance(value, dict):
             log.error("secret %s is not a JSON object", secret_id)
-            raise SecretError(f"the secret {secret_id} is not a JSON object")
+            raise ConfigurationError("a secret this stage needs is not a JSON object")
         return value

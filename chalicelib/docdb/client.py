@@ -53,10 +53,12 @@ def find_ca_file(name: str) -> str:
     for candidate in candidates:
         if candidate.is_file():
             return str(candidate)
-    log.error("TLS is on but the DocumentDB CA bundle %r was not found", name)
-    raise ConfigurationError(
-        f"TLS is on but the CA bundle {name!r} was not found (looked in {', '.join(map(str, candidates))})"
-    )
+    log.error(
+        "TLS is on but the DocumentDB CA bundle %r was not found (looked in %s)",
+        name, ", ".join(map(str, candidates)),
+    )  # fmt: skip
+    # Paths go to the log only.
+    raise ConfigurationError("TLS is on but the DocumentDB CA bundle (DOCDB_CA_FILE) was not found")
 
 
 def _truthy(value: Any) -> bool:
@@ -198,22 +200,62 @@ class DocdbConnection:
                     self.reset()
                     continue
                 raise _http_error(exc) from None
+            except errors.WaitQueueTimeoutError:
+                log.warning("no DocumentDB connection free within the deadline")
+                raise ServiceUnavailableError("the database connections are all busy; try again shortly") from None
             except errors.ConnectionFailure as exc:
+                if exc.timeout and not isinstance(exc, errors.ServerSelectionTimeoutError):
+                    # Connected, sent, and no answer in time: the query ran out
+                    # of time, which "unreachable" would misreport.
+                    log.warning("DocumentDB did not answer within the deadline: %s", type(exc).__name__)
+                    raise ServiceUnavailableError(
+                        f"the database did not answer within this request's {REQUEST_TIMEOUT_S:g} s limit; "
+                        "narrow the query, or try again shortly"
+                    ) from None
                 log.warning("DocumentDB unreachable: %s", type(exc).__name__)
                 raise ServiceUnavailableError("the database is unreachable; try again shortly") from None
             except errors.ConfigurationError as exc:
                 log.error("DocumentDB client misconfigured: %s", exc)
                 raise ConfigurationError("the database connection is misconfigured") from None
-            except (errors.InvalidName, errors.DocumentTooLarge) as exc:
-                raise BadRequestError(str(exc)[:300]) from None
-            except (BSONError, OverflowError) as exc:
-                raise BadRequestError(f"the database cannot store that value: {str(exc)[:200]}") from None
+            except errors.DocumentTooLarge:
+                raise BadRequestError("a document is larger than the database's 16 MB limit") from None
+            except errors.InvalidName:
+                raise BadRequestError("the database cannot use that name") from None
+            except (BSONError, OverflowError, UnicodeError) as exc:
+                log.info("a value the driver cannot encode: %s", type(exc).__name__)
+                raise BadRequestError("the database cannot store a value in the request") from None
         raise AssertionError("unreachable")
+
+
+# What a refusal means, in this API's words: the server's own message names
+# its internals ("Plan executor error …", index names), so callers get this
+# and the error's code name instead.
+_REFUSALS = {
+    2: "a value is not valid where it is used",
+    9: "the database could not parse the request",
+    14: "an operator met a value of the wrong type (for example $inc on a string)",
+    15: "a value is out of range or overflows",
+    28: "a path cannot be created because part of it is not an object",
+    40: "two update operators change the same field",
+    52: "a field name starts with $",
+    56: "a field name is empty",
+    66: "the update would change _id, which never changes",
+    160: "a pipeline stage is not valid",
+    168: "an expression operator is not valid",
+}
+
+
+def refusal(code: Any, code_name: Any = None) -> str:
+    """A caller's description of the server refusing a request with ``code``."""
+    text = _REFUSALS.get(code, "the database refused the request")
+    if isinstance(code_name, str) and code_name.isalnum() and len(code_name) <= 64:
+        return f"{text} ({code_name})"
+    return text
 
 
 def _http_error(exc: Any) -> Exception:
     code = exc.code
-    message = (exc.details or {}).get("errmsg") or str(exc)
+    log.info("DocumentDB refused a request: code %s %s", code, str((exc.details or {}).get("errmsg", ""))[:300])
     if code in _AUTH_FAILED or code == 13:
         log.error("DocumentDB refused the configured user (code %s)", code)
         return ConfigurationError("the database refused the configured credentials")
@@ -224,5 +266,5 @@ def _http_error(exc: Any) -> Exception:
             f"the query ran past its {REQUEST_TIMEOUT_S:g} s limit; narrow the filter or use an index"
         )
     if code == 11000:
-        return ConflictError(f"a document with that key exists already: {message[:300]}")
-    return BadRequestError(f"the database refused the request: {message[:300]}")
+        return ConflictError("a document with that _id exists already")
+    return BadRequestError(refusal(code, (exc.details or {}).get("codeName")))

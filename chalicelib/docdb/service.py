@@ -14,7 +14,7 @@ from bson.codec_options import CodecOptions
 from bson.raw_bson import RawBSONDocument
 
 from chalicelib.docdb import encoding
-from chalicelib.docdb.client import MAX_TIME_MS, DocdbConnection
+from chalicelib.docdb.client import MAX_TIME_MS, DocdbConnection, refusal
 from chalicelib.docdb.query import FindSpec, UpdateSpec
 from chalicelib.errors import BadRequestError, ConflictError, ServiceUnavailableError
 from chalicelib.paging import MAX_PAGE_BYTES, decode_cursor, encode_cursor
@@ -110,10 +110,13 @@ class CollectionService:
                     written = exc.details.get("nInserted", 0)
                     first = (exc.details.get("writeErrors") or [{}])[0]
                     self._undo(coll, documents[:written])
-                    message = f"document {first.get('index', written)} was refused: {first.get('errmsg', '')[:300]}"
+                    index = first.get("index", written)
                     if first.get("code") == 11000:
-                        raise ConflictError(message + "; nothing was inserted") from None
-                    raise BadRequestError(message + "; nothing was inserted") from None
+                        raise ConflictError(
+                            f"document {index} has an _id that exists already; nothing was inserted"
+                        ) from None
+                    reason = refusal(first.get("code"), first.get("codeName"))
+                    raise BadRequestError(f"document {index} was refused: {reason}; nothing was inserted") from None
             return documents
 
         return self._connection.run(operation, write=True)
@@ -123,7 +126,8 @@ class CollectionService:
         if not written:
             return
         try:
-            coll.delete_many({"_id": {"$in": [d["_id"] for d in written]}})
+            # $eq on each value: under $in a regular expression would match as a pattern.
+            coll.delete_many({"$or": [{"_id": {"$eq": d["_id"]}} for d in written]})
         except Exception:
             log.error("could not undo a partial insert of %d documents", len(written))
             raise ServiceUnavailableError(
