@@ -1,6 +1,7 @@
 """Relaxed Extended JSON, both ways, through bson's json_util semantics.
 
-Reading is ``bson.json_util.loads`` itself.  Writing uses orjson with a
+Reading is :func:`json.loads` with bson's type wrappers recognised only in
+their exact documented shapes (see :func:`loads`).  Writing uses orjson with a
 ``default`` hook: ObjectId and datetimes (nearly every document has them) take
 a fast path, every other BSON type goes through ``json_util.default``, so the
 output parses back to what ``json_util.dumps`` gives.  NaN and infinities come
@@ -14,6 +15,8 @@ documents at once (they take several times the memory of their JSON).
 from __future__ import annotations
 
 import datetime
+import json
+import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -61,16 +64,60 @@ def dumps(value: Any) -> bytes:
     return orjson.dumps(value, default=_default, option=_OPTIONS)
 
 
+# The exact key sets of the Extended JSON type wrappers this API reads.  An
+# object is a BSON value only when its keys are exactly one of these; anything
+# else stays a plain object, which the operator allowlist then walks.  bson's
+# own hook is looser: any object holding a string "$regex" becomes a regular
+# expression and loses its siblings ({"$regex": "^n", "$ne": "n0"} would drop
+# the $ne), and any object with "$ref" and "$id" becomes a DBRef that carries
+# every other key along, unseen by the allowlist.  The legacy
+# {"$regex": …, "$options": …} form is left as the query operator it also is;
+# a regular expression *value* is {"$regularExpression": {"pattern", "options"}}.
+_WRAPPERS = frozenset(
+    frozenset(keys)
+    for keys in (
+        {"$oid"}, {"$date"}, {"$numberInt"}, {"$numberLong"}, {"$numberDouble"}, {"$numberDecimal"},
+        {"$binary"}, {"$binary", "$type"}, {"$uuid"}, {"$regularExpression"}, {"$timestamp"},
+        {"$ref", "$id"}, {"$ref", "$id", "$db"}, {"$code"}, {"$code", "$scope"},
+        {"$minKey"}, {"$maxKey"}, {"$symbol"}, {"$undefined"}, {"$dbPointer"},
+    )
+)  # fmt: skip
+_NON_FINITE = frozenset({"nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"})
+
+
+def _object(pairs: list[tuple[str, Any]]) -> Any:
+    document = dict(pairs)
+    if len(document) > 3 or frozenset(document) not in _WRAPPERS:
+        return document
+    regex = document.get("$regularExpression")
+    if isinstance(regex, dict) and isinstance(regex.get("options"), str) and set(regex["options"]) - set("ilmsux"):
+        raise ValueError("$regularExpression options holds a flag BSON does not know")
+    value = json_util.object_hook(dict(document), RELAXED)
+    if isinstance(value, dict):  # e.g. a "$ref" that is not a string
+        raise ValueError(f"{next(iter(document))} is not in its documented shape")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("NaN and infinities are not stored; use null or a finite number")
+    return value
+
+
+def _constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number; NaN and infinities are not stored")
+
+
 def loads(data: str | bytes) -> Any:
     """Relaxed (or canonical) Extended JSON into Python and BSON values.
 
+    A type wrapper (``{"$oid": …}``, ``{"$date": …}``, …) becomes its BSON
+    value only in its exact documented shape; every other object stays an
+    object.  NaN and infinities are refused (``NaN``, ``Infinity`` and
+    ``{"$numberDouble": "NaN"}``): orjson could only write them back as null.
     Every malformed input raises ValueError: json_util also raises bson's own
     errors (an ``$oid`` that is not one), OverflowError (a date out of range),
     decimal errors and RecursionError (absurd nesting), which would otherwise
     surface as 500s.
     """
     try:
-        return json_util.loads(data, json_options=RELAXED)
+        return json.loads(data, object_pairs_hook=_object, parse_constant=_constant)
     except ValueError:
         raise
     except (BSONError, ArithmeticError, TypeError, KeyError, IndexError, RecursionError) as exc:
