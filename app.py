@@ -148,8 +148,16 @@ def _request() -> Request:
 
 @app.middleware("http")
 def error_details(event: Any, get_response: Any) -> Response:
-    """Add Retry-After to every 503, and the request id to every 500."""
+    """Add Retry-After to every 503, and the request id to every 500.
+
+    Every response carries ``X-Content-Type-Options: nosniff``; those to an
+    authenticated caller also ``Cache-Control: no-store``, so no shared cache
+    keeps one user's documents for another.
+    """
     response = get_response(event)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    if (event.context or {}).get("authorizer") or (event.headers or {}).get("authorization"):
+        response.headers["Cache-Control"] = "no-store"
     if response.status_code == 503:
         response.headers.setdefault("Retry-After", str(errors.RETRY_AFTER_SECONDS))
     elif response.status_code == 500 and isinstance(response.body, dict):

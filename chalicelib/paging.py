@@ -12,7 +12,7 @@ import binascii
 import json
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from chalicelib.errors import BadRequestError
 
@@ -23,6 +23,7 @@ MAX_CURSOR_CHARS = 4096
 # written the response as JSON; a page stays under 5 MB of that.
 MAX_PAGE_BYTES = 5 * 1024 * 1024
 _ASCII = bytes(range(128))
+_PATH_SAFE = "/%:@!$&'()*+,;=-._~"
 
 
 def lambda_size(encoded: bytes) -> int:
@@ -100,4 +101,6 @@ def next_link(path: str, query: Mapping[str, str], token: str) -> str:
     """The ``Link`` header value for the page after this one."""
     params = {k: v for k, v in query.items() if k != "next"}
     params["next"] = token
-    return f'<{path}?{urlencode(params)}>; rel="next"'
+    # The path comes from the request: percent-encode anything that could end
+    # the <…> or the header's quoting (a raw > or "), keeping existing escapes.
+    return f'<{quote(path, safe=_PATH_SAFE)}?{urlencode(params)}>; rel="next"'

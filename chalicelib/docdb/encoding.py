@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import logging
 import math
 from collections.abc import Iterable
 from typing import Any
@@ -28,6 +29,7 @@ from bson.raw_bson import RawBSONDocument
 
 from chalicelib.paging import MAX_PAGE_BYTES, PageBuffer
 
+log = logging.getLogger(__name__)
 RELAXED = json_util.RELAXED_JSON_OPTIONS
 # How stored documents are decoded for a response: a date outside Python's
 # datetime range stays a DatetimeMS (written as {"$date": {"$numberLong"}}),
@@ -133,8 +135,34 @@ def encode_page(documents: Iterable[Any], max_bytes: int = MAX_PAGE_BYTES) -> tu
     """
     page = PageBuffer(max_bytes)
     for document in documents:
-        if type(document) is RawBSONDocument:
-            document = decode(document.raw, _DECODE)
-        if not page.add(orjson.dumps(document, default=_default, option=_OPTIONS)):
+        if not page.add(_encode_document(document)):
             return page.body(), page.count, True
     return page.body(), page.count, False
+
+
+UNREADABLE = (
+    "this document cannot be returned as JSON (it nests deeper than JSON encoding allows, or holds "
+    "a value that cannot be written); read it with a projection that leaves out the deep or odd fields"
+)
+# Anything decoding or encoding one stored document can raise.
+_ENCODING_ERRORS = (BSONError, orjson.JSONEncodeError, RecursionError, OverflowError, ValueError, TypeError)
+
+
+def _encode_document(document: Any) -> bytes:
+    """One document as JSON; one that cannot be written becomes a stub naming its ``_id``.
+
+    A document stored by another client (or nested past the limit before
+    updates were checked) must not turn every page holding it into a 500.
+    The stub's ``$error`` key cannot clash with a stored field: no field
+    name here starts with ``$``.
+    """
+    try:
+        if type(document) is RawBSONDocument:
+            document = decode(document.raw, _DECODE)
+        return orjson.dumps(document, default=_default, option=_OPTIONS)
+    except _ENCODING_ERRORS as exc:
+        log.warning("a stored document cannot be written as JSON: %s", type(exc).__name__)
+    try:
+        return orjson.dumps({"_id": document["_id"], "$error": UNREADABLE}, default=_default, option=_OPTIONS)
+    except (*_ENCODING_ERRORS, KeyError):
+        return orjson.dumps({"$error": UNREADABLE})
