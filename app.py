@@ -20,7 +20,7 @@ from chalicelib.settings import Settings
 if TYPE_CHECKING:
     # Types only: each getter imports its module on first use, so a cold
     # request pays only for the backend it touches (botocore for the tables,
-    # pymongo and bson for DocumentDB; see tests/unit/test_cold_imports.py).
+    # pymongo and bson for DocumentDB; see tests/unit/test_import_guards.py).
     from chalicelib.auth import UserDirectory
     from chalicelib.docdb.service import CollectionService
     from chalicelib.secrets import SecretsLoader
@@ -101,10 +101,9 @@ def get_movie_store() -> MovieStore:
 
 def get_secrets() -> SecretsLoader:
     if deps.secrets is None:
-        from chalicelib.aws import client
-        from chalicelib.secrets import SecretsLoader
+        from chalicelib.secrets import SecretsLoader, secrets_client
 
-        deps.secrets = SecretsLoader(lambda: client("secretsmanager"), get_settings().secret_ttl_seconds)
+        deps.secrets = SecretsLoader(secrets_client, get_settings().secret_ttl_seconds)
     return deps.secrets
 
 
@@ -172,7 +171,7 @@ def error_details(event: Any, get_response: Any) -> Response:
 # --- links ------------------------------------------------------------------
 
 
-@app.route("/link", methods=["POST"], cors=True)
+@app.route("/link", methods=["POST"], cors=web.CORS)
 def create_link() -> Response:
     """Store a URL; 201 with its new id and a Location header."""
     from chalicelib.tables.links import validate_link_body
@@ -187,7 +186,7 @@ def create_link() -> Response:
     )
 
 
-@app.route("/link", methods=["GET"], cors=True)
+@app.route("/link", methods=["GET"], cors=web.CORS)
 def list_links() -> Response:
     """A page of links; ``Link: rel="next"`` when more may follow."""
     params = web.query(_request())
@@ -195,13 +194,13 @@ def list_links() -> Response:
     return web.page_response(_request(), *get_link_store().list(limit, params.get("next")))
 
 
-@app.route("/link/{link_id}", methods=["GET"], cors=True)
+@app.route("/link/{link_id}", methods=["GET"], cors=web.CORS)
 def get_link(link_id: str) -> dict[str, str]:
     """One link by id; 404 when there is none."""
     return get_link_store().get(link_id)
 
 
-@app.route("/link/{link_id}", methods=["DELETE"], cors=True)
+@app.route("/link/{link_id}", methods=["DELETE"], cors=web.CORS)
 def delete_link(link_id: str) -> Response:
     """Delete one link; 204, or 404 when there is none."""
     get_link_store().delete(link_id)
@@ -211,7 +210,7 @@ def delete_link(link_id: str) -> Response:
 # --- favorite movies --------------------------------------------------------
 
 
-@app.route("/movies", methods=["GET"], cors=True)
+@app.route("/movies", methods=["GET"], cors=web.CORS)
 def list_movies() -> Response:
     """A page of favorite movies; ``Link: rel="next"`` when more may follow."""
     params = web.query(_request())
@@ -219,13 +218,13 @@ def list_movies() -> Response:
     return web.page_response(_request(), *get_movie_store().list(limit, params.get("next")))
 
 
-@app.route("/movies/{name}", methods=["GET"], cors=True)
+@app.route("/movies/{name}", methods=["GET"], cors=web.CORS)
 def get_movie(name: str) -> dict[str, str]:
     """Someone's favorite movie; 404 when they have none."""
     return get_movie_store().get(name)
 
 
-@app.route("/movies/{name}", methods=["PUT"], cors=True)
+@app.route("/movies/{name}", methods=["PUT"], cors=web.CORS)
 def put_movie(name: str) -> dict[str, str]:
     """Create or replace someone's favorite movie; 200 with what was stored."""
     from chalicelib.tables.movies import validate_movie_body
@@ -234,7 +233,7 @@ def put_movie(name: str) -> dict[str, str]:
     return get_movie_store().put(name, title)
 
 
-@app.route("/movies/{name}", methods=["DELETE"], cors=True)
+@app.route("/movies/{name}", methods=["DELETE"], cors=web.CORS)
 def delete_movie(name: str) -> Response:
     """Forget someone's favorite movie; 204, or 404 when there was none."""
     get_movie_store().delete(name)
@@ -262,7 +261,7 @@ def basic_auth(auth_request: Any) -> AuthResponse:
     return AuthResponse(routes=["*"], principal_id=user, context={"grants": grants})
 
 
-_DOCDB = {"methods": ["GET", "POST", "PUT", "PATCH", "DELETE"], "authorizer": basic_auth, "cors": True}
+_DOCDB = {"methods": ["GET", "POST", "PUT", "PATCH", "DELETE"], "authorizer": basic_auth, "cors": web.CORS}
 
 
 def _docdb(database: str, collection: str) -> Response:
@@ -290,18 +289,80 @@ def docdb_democollection() -> Response:
     return _docdb("demodb", "democollection")
 
 
+_AGGREGATE = {**_DOCDB, "methods": ["POST"]}
+
+
+def _aggregate(database: str, collection: str) -> Response:
+    from chalicelib.docdb import views  # deferred, as in _docdb
+
+    return views.aggregate(_request(), database, collection, get_collection_service)
+
+
+@app.route("/docdb/{db}/{collection}/_aggregate", **_AGGREGATE)
+def docdb_any_aggregate(db: str, collection: str) -> Response:
+    """Run a sandboxed aggregation pipeline on any collection; a page of its results."""
+    return _aggregate(db, collection)
+
+
+@app.route("/docdb/demodb/{collection}/_aggregate", **_AGGREGATE)
+def docdb_demodb_aggregate(collection: str) -> Response:
+    """The same on a collection of the ``demodb`` database."""
+    return _aggregate("demodb", collection)
+
+
+@app.route("/docdb/demodb/democollection/_aggregate", **_AGGREGATE)
+def docdb_democollection_aggregate() -> Response:
+    """The same on ``demodb.democollection``."""
+    return _aggregate("demodb", "democollection")
+
+
+# --- the Atlas Data API's contract (credentials checked in the handler) -----
+
+# content_types "*/*": the view answers a wrong Content-Type itself, in the Data API's error shape.
+_DATA_API = {"methods": ["POST"], "content_types": ["*/*"], "cors": web.CORS}
+
+
+@app.route("/action/{action}", **_DATA_API)
+def data_api_action(action: str) -> Response:
+    """An Atlas Data API action (findOne, find, insertOne, …) on any collection your grants allow."""
+    return data_api_request(action)
+
+
+@app.route("/app/{app_id}/endpoint/data/v1/action/{action}", **_DATA_API)
+def data_api_app_action(app_id: str, action: str) -> Response:
+    """The same, at the path an Atlas Data API URL has (``app_id`` is ignored)."""
+    return data_api_request(action)
+
+
+def data_api_request(action: str) -> Response:
+    # Deferred, as in _docdb: the Data API's views import bson and the driver.
+    from chalicelib.dataapi import views
+
+    return views.handle(_request(), action, get_user_directory, get_collection_service,
+                        get_settings().data_api_return_type)  # fmt: skip
+
+
 # --- operations: health and the API description ------------------------------
 
 
-@app.route("/health", methods=["GET"])
+@app.route("/health", methods=["GET"], cors=web.CORS)
 def health() -> dict[str, str]:
     """Liveness for load balancers and smoke tests: answers without touching any backend."""
     return {"status": "ok"}
 
 
-@app.route("/openapi.json", methods=["GET"], cors=True)
+@app.route("/openapi.json", methods=["GET"], cors=web.CORS)
 def openapi_document() -> dict[str, Any]:
     """The OpenAPI 3 document of every route, parameter, body, response and error."""
     from chalicelib import openapi
 
     return openapi.document()
+
+
+@app.route("/docs", methods=["GET"], cors=web.CORS)
+def docs_page() -> Response:
+    """The interactive API reference (Swagger UI) over /openapi.json; "Try it out" calls this API."""
+    from chalicelib import docs
+
+    assets = get_settings().docs_assets_url
+    return Response(body=docs.page(assets), headers=docs.headers(assets))

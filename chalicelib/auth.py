@@ -3,7 +3,8 @@
 API users live in a Secrets Manager secret::
 
     {"users": {"apiuser": {"password": "scrypt$16384$8$1$<salt b64>$<hash b64>",
-                           "grants": ["*/*:rw"]}}}
+                           "grants": ["*/*:rw"],
+                           "api_keys": [{"id": "<12 hex>", "sha256": "<hex>", "label": "…", "created": "…"}]}}}
 
 Comparison is constant-time, an unknown user is checked against a dummy hash
 so it costs what a wrong password costs, and a successful check is cached
@@ -99,6 +100,33 @@ def parse_basic(header: str | None) -> tuple[str, str] | None:
     return user, password
 
 
+# API keys: "<id>.<secret>", the id 12 hex digits (to find the record and to revoke it by), the
+# secret 32 random bytes.  Stored as SHA-256 of the whole key.  A slow hash such as scrypt
+# protects guessable passwords from offline guessing; a 256-bit random key cannot be guessed,
+# so one fast hash is as safe and keeps every request's check cheap.
+API_KEY_ID_CHARS = 12
+_NO_KEY = bytes(32)  # what an unknown id is compared against: no key hashes to it
+
+
+def new_api_key() -> tuple[str, dict[str, str]]:
+    """A new key and the record to store for it (the key itself is never stored)."""
+    import secrets
+
+    key_id = secrets.token_hex(API_KEY_ID_CHARS // 2)
+    key = f"{key_id}.{secrets.token_urlsafe(32)}"
+    return key, {"id": key_id, "sha256": hashlib.sha256(key.encode()).hexdigest()}
+
+
+def api_key_id(key: str | None) -> str | None:
+    """The id part of something shaped like an API key, else None."""
+    if not key or len(key) > MAX_HEADER_CHARS or not key.isascii():
+        return None
+    key_id, sep, rest = key.partition(".")
+    if not sep or len(key_id) != API_KEY_ID_CHARS or not rest:
+        return None
+    return key_id
+
+
 @dataclass(frozen=True)
 class Grant:
     database: str
@@ -183,6 +211,7 @@ class UserDirectory:
         self._verified: dict[bytes, tuple[float, str, str, object]] = {}
         self._lock = threading.Lock()
         self._dummy_hash: str | None = None
+        self._keys: tuple[object, dict[str, tuple[str, bytes]]] | None = None
 
     def authenticate(self, header: str | None) -> tuple[str, str] | None:
         """``(user, grants)`` for valid credentials, else None; grants comma-joined."""
@@ -224,6 +253,39 @@ class UserDirectory:
             log.error("the users secret has malformed grants for %r", user)
             return None
         return user, ",".join(grants)
+
+    def authenticate_key(self, key: str | None) -> tuple[str, str] | None:
+        """``(user, grants)`` for a valid API key (see :func:`new_api_key`), else None."""
+        key_id = api_key_id(key)
+        secret = self._load_users()
+        owner, stored = self._key_index(secret).get(key_id or "", (None, _NO_KEY))
+        # Always one hash and one comparison, so an unknown id costs what a wrong key costs.
+        candidate = hashlib.sha256((key or "").encode() if key_id else b"").digest()
+        if not hmac.compare_digest(candidate, stored) or owner is None:
+            return None
+        try:
+            grants = [str(Grant.parse(g)) for g in secret["users"][owner].get("grants", [])]
+        except (ValueError, TypeError, AttributeError):
+            log.error("the users secret has malformed grants for %r", owner)
+            return None
+        return owner, ",".join(grants)
+
+    def _key_index(self, secret: dict[str, Any]) -> dict[str, tuple[str, bytes]]:
+        """key id -> (user, SHA-256 of the key), rebuilt when the secret is re-read."""
+        cached = self._keys
+        if cached is not None and cached[0] is secret:
+            return cached[1]
+        index: dict[str, tuple[str, bytes]] = {}
+        users = secret.get("users")
+        for user, entry in users.items() if isinstance(users, dict) else ():
+            records = entry.get("api_keys") if isinstance(entry, dict) else None
+            for record in records if isinstance(records, list) else ():
+                try:
+                    index[record["id"]] = (user, bytes.fromhex(record["sha256"]))
+                except (KeyError, TypeError, ValueError):
+                    log.error("the users secret has a malformed API key record for %r", user)
+        self._keys = (secret, index)
+        return index
 
     def _dummy(self) -> str:
         if self._dummy_hash is None:

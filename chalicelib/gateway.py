@@ -14,6 +14,8 @@ from __future__ import annotations
 import json
 
 _JSON = {"Content-Type": "application/json"}
+# The challenge of every 401, here and in infra/resources.json's UNAUTHORIZED response.
+CHALLENGE = 'Basic realm="docdb-rest", charset="UTF-8"'
 
 
 def unauthorized() -> Exception:
@@ -21,7 +23,7 @@ def unauthorized() -> Exception:
         from chalice.local import NotAuthorizedError
     except ImportError:
         return Exception("Unauthorized")
-    headers = {**_JSON, "WWW-Authenticate": 'Basic realm="docdb-rest", charset="UTF-8"'}
+    headers = {**_JSON, "WWW-Authenticate": CHALLENGE}
     return NotAuthorizedError(headers, b'{"message":"Unauthorized"}')
 
 

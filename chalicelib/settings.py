@@ -82,6 +82,8 @@ class Settings:
     # Whether writes run under the request's deadline (and so carry maxTimeMS);
     # off, only reads do and the driver's socket timeout bounds writes.
     docdb_deadline_on_writes: bool = True
+    docs_assets_url: str | None = None
+    data_api_return_type: str = "JSON"  # the Data API's format when Accept names none: JSON or EJSON
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -96,6 +98,8 @@ class Settings:
             docdb_pool_size=max(1, int(_float(env, "DOCDB_POOL_SIZE", 2))),  # 0 would mean unbounded
             docdb_write_concern=_write_concern(env),
             docdb_deadline_on_writes=_bool(env, "DOCDB_DEADLINE_ON_WRITES", True),
+            docs_assets_url=env.get("DOCS_ASSETS_URL") or None,
+            data_api_return_type=env.get("DATA_API_RETURN_TYPE") or "JSON",
         )
 
     def require(self, name: str) -> str:

@@ -6,13 +6,28 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from chalice import Response
+from chalice import CORSConfig, Response
 
 from chalicelib import paging
 from chalicelib.errors import BadRequestError, PayloadTooLargeError
 
 MAX_BODY_BYTES = 5 * 1024 * 1024
 JSON_HEADERS = {"Content-Type": "application/json"}
+
+# Every response header a client needs, readable by browser apps on any origin
+# (fetch() hides all but a few unless the response names them).  The gateway
+# responses in infra/resources.json and tools/local_gateway.py expose the same
+# list on the errors they answer themselves; a test keeps the three in step.
+EXPOSED_HEADERS = (
+    "Link", "X-Total-Count", "Location", "Retry-After", "ETag", "Idempotent-Replayed", "WWW-Authenticate",
+)
+# Request headers a browser may send besides Chalice's defaults (Authorization,
+# Content-Type, X-Amz-*, X-Api-Key): conditional and idempotent writes, and the
+# Data API's key headers.
+ALLOWED_HEADERS = ("Idempotency-Key", "If-Match", "If-None-Match", "apiKey", "api-key")
+# The one CORS configuration of every route (Chalice requires one per path anyway).
+CORS = CORSConfig(allow_origin="*", allow_headers=list(ALLOWED_HEADERS), expose_headers=list(EXPOSED_HEADERS),
+                  max_age=600)
 
 
 def raw_body(request: Any) -> bytes:

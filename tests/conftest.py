@@ -8,15 +8,18 @@ are exercised through ``chalice.test.Client`` against them.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from chalice.test import Client
 
 import app as app_module
-from tests.support import ROOT, Stack
+from chalicelib.docdb.service import CollectionService
+from tests.support import LOG_CAPTURE, ROOT, Stack, watched_connection
 from tools import local_stack
 
 
@@ -54,6 +57,15 @@ def use() -> Iterator[Callable[..., None]]:
 
 
 @pytest.fixture
+def watched_service(stack: Stack) -> Iterator[tuple[CollectionService, list[dict[str, Any]]]]:
+    """A collection service on the stack, and the list of every command its driver sends."""
+    commands: list[dict[str, Any]] = []
+    connection = watched_connection(stack, commands)
+    yield CollectionService(connection), commands
+    connection.reset()
+
+
+@pytest.fixture
 def empty_tables(stack: Stack) -> Stack:
     stack.empty_tables()
     return stack
@@ -73,36 +85,9 @@ def collection() -> str:
     return f"t_{uuid.uuid4().hex[:12]}"
 
 
-# --- suite-wide log capture ---------------------------------------------------
-# Every log record of the session (and what `chalice local` printed in
-# tests/test_fuzz.py) is kept, so tests/test_logs.py, which runs last, can
-# assert that no password or Authorization header value ever reached a log.
-
-import logging  # noqa: E402
-
-
-class _KeepEveryRecord(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            self.messages.append(self.format(record))
-        except Exception:  # a record whose arguments do not format: keep its parts
-            self.messages.append(f"{record.msg!r} {record.args!r}")
-
-
-LOG_CAPTURE = _KeepEveryRecord()
 # Our own loggers at DEBUG so every record our code could write is seen;
 # libraries at what a deployed function would show.
 _OWN_LOGGERS = ("chalicelib", "app", "tools", app_module.app.log.name)
-
-
-def record_external_log(text: str) -> None:
-    """Add another process's log output to what tests/test_logs.py checks."""
-    LOG_CAPTURE.messages.extend(text.splitlines())
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -9,16 +9,25 @@
 
 from __future__ import annotations
 
+import argparse
 import base64
 import contextlib
 import http.client
 import http.server
 import json
+import logging
+import os
 import re
+import shutil
 import socket
 import ssl
+import subprocess
+import sys
+import tarfile
+import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -26,7 +35,10 @@ from urllib.parse import urlencode
 import boto3
 from chalice.test import Client
 
+from chalicelib import docs
+from chalicelib.tables.schema import LINKS, MOVIES
 from tools import local_stack
+from tools.lambda_runtime import proxy_event, token_event  # noqa: F401  (shared by the tests)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -70,7 +82,7 @@ class Stack:
         local_stack.seed(self.moto.endpoint, self.secantus, USERS)
 
     def empty_tables(self) -> None:
-        for table, key in ((local_stack.LINKS_TABLE, "link_id"), (local_stack.MOVIES_TABLE, "name")):
+        for table, key in ((local_stack.LINKS_TABLE, LINKS.key), (local_stack.MOVIES_TABLE, MOVIES.key)):
             kwargs: dict[str, Any] = {"TableName": table, "ProjectionExpression": "#k",
                                       "ExpressionAttributeNames": {"#k": key}}
             while True:
@@ -349,3 +361,199 @@ class _ThrottlingHandler(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, *args: Any) -> None:
         pass
+
+
+# --- a collection service whose driver reports every command it sends ----------
+
+
+class FixedSecret:
+    """A secret source that always answers the same secret (no Secrets Manager)."""
+
+    def __init__(self, secret: dict[str, Any]) -> None:
+        self._secret = secret
+
+    def get_json(self, _secret_id: str) -> dict[str, Any]:
+        return self._secret
+
+    def invalidate(self, _secret_id: str) -> None:
+        pass
+
+
+def watched_connection(stack: Stack, commands: list[dict[str, Any]]) -> Any:
+    """A DocdbConnection to the stack whose client appends every command it starts to ``commands``."""
+    from pymongo import monitoring
+
+    from chalicelib.docdb.client import DocdbConnection
+
+    class Listener(monitoring.CommandListener):
+        def started(self, event: monitoring.CommandStartedEvent) -> None:
+            commands.append(dict(event.command))
+
+        def succeeded(self, event: Any) -> None:
+            pass
+
+        def failed(self, event: Any) -> None:
+            pass
+
+    def factory(_secret: dict[str, Any], _ca: str, _pool: int) -> Any:
+        return stack.secantus.client(event_listeners=[Listener()])
+
+    return DocdbConnection(FixedSecret(stack.secantus.secret()), local_stack.DOCDB_SECRET_ID, "", 1, factory)
+
+
+# --- suite-wide log capture ---------------------------------------------------
+# Every log record of the session (and what `chalice local` printed in
+# tests/routes/test_fuzz.py) is kept, so tests/test_logs.py, which runs last, can
+# assert that no password or Authorization header value ever reached a log.
+
+
+
+class _KeepEveryRecord(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.messages.append(self.format(record))
+        except Exception:  # a record whose arguments do not format: keep its parts
+            self.messages.append(f"{record.msg!r} {record.args!r}")
+
+
+LOG_CAPTURE = _KeepEveryRecord()
+
+
+def record_external_log(text: str) -> None:
+    """Add another process's log output to what tests/test_logs.py checks."""
+    LOG_CAPTURE.messages.extend(text.splitlines())
+
+
+# --- the local gateway as `make run` starts it ----------------------------------
+
+
+@contextlib.contextmanager
+def local_gateway(log_dir: Path, extra_env: dict[str, str] | None = None) -> Iterator[str]:
+    """Serve the app on a free loopback port with the session stack's environment; yield its base URL."""
+    port = local_stack.free_port()
+    log_path = log_dir / f"gateway-{port}.log"
+    command = [sys.executable, "-m", "tools.local_gateway", "--stage", "local", "--host", "127.0.0.1",
+               "--port", str(port)]  # fmt: skip
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **(extra_env or {})}, stdout=log,
+                                stderr=subprocess.STDOUT)  # fmt: skip
+        try:
+            local_stack.wait_for_port(port, proc, "the local gateway", timeout=60)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            local_stack.stop(proc)
+    # What the server logged goes through the suite's credential check (tests/test_logs.py).
+    record_external_log(log_path.read_text(errors="replace"))
+
+
+# --- a local copy of the pinned swagger-ui-dist (fetched once with npm into build/) --
+# The /docs tests check the hashes in chalicelib/docs.py against it, and the
+# browser tests answer the page's CDN requests from it, so no test needs the CDN.
+
+
+CACHE = ROOT / "build" / f"swagger-ui-dist-{docs.SWAGGER_UI_VERSION}"
+
+
+def swagger_ui_dist() -> Path:
+    """The package's files (``CACHE/package/…``), downloaded from the npm registry on first use."""
+    package = CACHE / "package"
+    if (package / "package.json").exists():
+        return package
+    npm = shutil.which("npm")
+    if npm is None:
+        raise RuntimeError("npm is needed to fetch swagger-ui-dist for the /docs tests (apt-get install npm)")
+    CACHE.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=CACHE.parent) as tmp:
+        # `npm pack` checks the tarball against the registry's integrity hash.
+        subprocess.run([npm, "pack", f"swagger-ui-dist@{docs.SWAGGER_UI_VERSION}", "--silent"], cwd=tmp,
+                       check=True, stdout=subprocess.DEVNULL, timeout=300)  # fmt: skip
+        (tarball,) = Path(tmp).glob("swagger-ui-dist-*.tgz")
+        with tarfile.open(tarball) as archive:
+            archive.extractall(tmp, filter="data")
+        staged = Path(tmp) / "staged"
+        staged.mkdir()
+        (Path(tmp) / "package").rename(staged / "package")
+        with contextlib.suppress(OSError):  # another run got there first
+            staged.rename(CACHE)
+    return package
+
+
+# --- the Data API: keys for the suite's users, requests shaped like its docs' curl ---
+
+
+SNIPPET_PREFIX = "/app/data-abcde/endpoint/data/v1"
+EJSON = "application/ejson"
+
+
+def create_key(stack: Stack, user: str, label: str | None = None) -> str:
+    """A new API key for ``user`` in the app's users secret, made by the user command's own code."""
+    from tools import users as users_tool
+
+    value = users_tool.load(stack.secrets, local_stack.USERS_SECRET_ID)
+    message = users_tool.apply(value, argparse.Namespace(command="create-key", name=user, label=label))
+    users_tool.save(stack.secrets, local_stack.USERS_SECRET_ID, value)
+    forget_secrets()
+    return message.splitlines()[-1]
+
+
+def revoke_key(stack: Stack, key: str) -> None:
+    from tools import users as users_tool
+
+    value = users_tool.load(stack.secrets, local_stack.USERS_SECRET_ID)
+    users_tool.apply(value, argparse.Namespace(command="revoke-key", key_id=key.split(".")[0]))
+    users_tool.save(stack.secrets, local_stack.USERS_SECRET_ID, value)
+    forget_secrets()
+
+
+def forget_secrets() -> None:
+    """What the secret's TTL does in a warm container: the next request re-reads it."""
+    import app as app_module
+
+    # Only a loader the app built itself: building one here would cache the
+    # settings outside a request, before the stage's environment is set.
+    if app_module.deps.secrets is None:
+        app_module.deps.reset()
+    else:
+        app_module.deps.secrets.invalidate(local_stack.USERS_SECRET_ID)
+
+
+def keys_for_every_user(stack: Stack) -> dict[str, str]:
+    return {name: create_key(stack, name) for name in USERS}
+
+
+def data_api_action(
+    client: Client,
+    name: str,
+    body: Any,
+    key: str | None = None,
+    *,
+    content_type: str | None = EJSON,
+    accept: str | None = "application/json",
+    prefix: str = SNIPPET_PREFIX,
+    headers: dict[str, str] | None = None,
+    raw: bytes | None = None,
+) -> Any:
+    """POST one action as the docs' snippets do: apiKey, Content-Type ejson, Accept json."""
+    sent: dict[str, str] = {}
+    if key is not None:
+        sent["apiKey"] = key
+    if content_type is not None:
+        sent["Content-Type"] = content_type
+    if accept is not None:
+        sent["Accept"] = accept
+    sent.update(headers or {})
+    data = raw if raw is not None else json.dumps(body).encode()
+    return client.http.post(f"{prefix}/action/{name}", headers=sent, body=data)
+
+
+def data_api_namespace(collection: str, database: str = "learn-data-api") -> dict[str, str]:
+    return {"dataSource": "mongodb-atlas", "database": database, "collection": collection}
+
+
+def content_type(response: Any) -> str:
+    return (response.headers.get("Content-Type") or response.headers.get("content-type") or "").split(";")[0]

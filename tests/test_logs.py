@@ -1,7 +1,7 @@
 """No password and no Authorization header value in any log record of the suite.
 
 conftest.py keeps every record of the session (and `chalice local`'s output
-from tests/test_fuzz.py) and runs this file last, so the check covers every
+from tests/routes/test_fuzz.py) and runs this file last, so the check covers every
 request the suite made: good and bad credentials, rotations, faults.
 """
 
@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from tests.conftest import LOG_CAPTURE
-from tests.support import USERS, basic
+from tests.support import LOG_CAPTURE, USERS, basic
 from tools import local_stack
 
 PASSWORDS = sorted({password for password, _ in USERS.values()} | {local_stack.DB_PASSWORD})

@@ -19,10 +19,13 @@ import os
 from pathlib import Path
 from typing import Any
 
+from chalicelib.tables.schema import TABLES as APP_TABLES
+from chalicelib.tables.schema import key_schema
+
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / ".chalice" / "config.json"
 # (environment variable, partition key) for each table the app uses.
-TABLES = (("LINKS_TABLE", "link_id"), ("MOVIES_TABLE", "name"))
+TABLES = tuple((table.setting, table.key) for table in APP_TABLES)
 
 
 def table_names(stage: str | None, env: dict[str, str] | None = None) -> dict[str, str]:
@@ -49,8 +52,7 @@ def ensure_table(client: Any, name: str, key: str, deletion_protection: bool) ->
     except client.exceptions.ResourceNotFoundException:
         client.create_table(
             TableName=name,
-            KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
+            **key_schema(key),
             BillingMode="PAY_PER_REQUEST",
             SSESpecification={"Enabled": True, "SSEType": "KMS"},
             DeletionProtectionEnabled=deletion_protection,

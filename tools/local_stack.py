@@ -192,20 +192,15 @@ def seed(endpoint: str, secantus: Secantus, api_users: dict[str, tuple[str, list
     """Create the tables and secrets if missing, and (re)write both secrets."""
     import boto3
 
-    sys.path.insert(0, str(ROOT))
     from chalicelib.auth import hash_password
+    from chalicelib.tables.schema import LINKS, MOVIES
 
     session = boto3.session.Session(region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing")
     dynamodb = session.client("dynamodb", endpoint_url=endpoint)
     existing = set(dynamodb.list_tables()["TableNames"])
-    for table, key in ((LINKS_TABLE, "link_id"), (MOVIES_TABLE, "name")):
-        if table not in existing:
-            dynamodb.create_table(
-                TableName=table,
-                KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
-                AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
-                BillingMode="PAY_PER_REQUEST",
-            )
+    for name, table in ((LINKS_TABLE, LINKS), (MOVIES_TABLE, MOVIES)):
+        if name not in existing:
+            dynamodb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST", **table.key_schema())
     users = {
         name: {"password": hash_password(password), "grants": grants}
         for name, (password, grants) in api_users.items()
@@ -258,9 +253,9 @@ def main() -> None:
         seed(moto.endpoint, secantus, {user: (password, ["*/*:rw"])})
         env = {**os.environ, **aws_env(moto.endpoint), "DOCDB_CA_FILE": str(secantus.ca_file)}
         api = subprocess.Popen(
-            # No autoreload: chalice's watcher restarts on any file change under
-            # the project, and SecantusDB writes its data under .local/.
-            [str(BIN / "chalice"), "local", "--no-autoreload", "--stage", "local",
+            # chalice local as API Gateway behaves (tools/local_gateway.py); no
+            # autoreload, as SecantusDB writes its data under the project.
+            [sys.executable, "-m", "tools.local_gateway", "--stage", "local",
              "--host", "127.0.0.1", "--port", str(api_port)],
             cwd=ROOT,
             env=env,

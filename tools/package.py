@@ -4,19 +4,31 @@
 
 Runs ``chalice package --merge-template infra/resources.json`` for the stage,
 then makes that stage the default of the template's ``ChaliceStage``
-parameter, so the template deploys with no parameters.
+parameter, so the template deploys with no parameters; writes each table's
+key schema in from chalicelib/tables/schema.py; points API Gateway at the API
+handler's alias, which provisioned concurrency needs (see
+:func:`route_to_alias`); and adds bytecode to deployment.zip (see
+:func:`add_bytecode`).
 Nothing here talks to AWS; Chalice fetches Lambda-compatible wheels from PyPI.
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
+import py_compile
+import re
 import shutil
 import subprocess
 import sys
+import tempfile
+import zipfile
 from pathlib import Path
+from typing import Any
+
+from chalicelib.tables.schema import TABLES
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -24,6 +36,11 @@ MERGE_TEMPLATE = ROOT / "infra" / "resources.json"
 TEMPLATE_NAME = "sam.json"
 ZIP_NAME = "deployment.zip"
 CA_BUNDLE = ROOT / "vendor" / "global-bundle.pem"
+# Never imported by the app (dnspython serves only mongodb+srv:// URIs, gridfs
+# only GridFS): their bytecode would cost package size and save no cold start.
+# The resource SAM generates for AutoPublishAlias "live" on APIHandler.
+ALIAS_RESOURCE = "APIHandlerAliaslive"
+NO_BYTECODE = re.compile(r"(^|/)(dns|gridfs)/")
 
 
 def chalice_env() -> dict[str, str]:
@@ -60,8 +77,69 @@ def package(stage: str, out: Path) -> Path:
     template_path = out / TEMPLATE_NAME
     template = json.loads(template_path.read_text())
     template["Parameters"]["ChaliceStage"]["Default"] = stage
+    for table in TABLES:  # the key schema is written once, in chalicelib/tables/schema.py
+        template["Resources"][table.resource]["Properties"].update(table.key_schema())
+    route_to_alias(template)
     template_path.write_text(json.dumps(template, indent=2) + "\n")
+    add_bytecode(out / ZIP_NAME, template["Resources"]["APIHandler"]["Properties"]["Runtime"])
     return template_path
+
+
+def route_to_alias(template: dict[str, Any]) -> None:
+    """Make API Gateway invoke the API handler's alias ``live`` rather than the function.
+
+    Provisioned concurrency (infra/resources.json, ``ApiHandlerProvisionedConcurrency``)
+    lives on a published version behind an alias; requests that invoke the
+    unqualified function never reach it.  SAM publishes the version and the
+    alias (``AutoPublishAlias``); this rewrites Chalice's integration URIs to
+    the alias, whose invoke permission the merge template adds (SAM resolves
+    ``APIHandler.Alias`` in a Ref, not inside an OpenAPI body's Fn::Sub, so the
+    URIs name the resource SAM generates for the alias).  It also caps
+    the parameter at the handler's reserved concurrency, which provisioned
+    concurrency cannot exceed.
+    """
+    body = template["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]
+    rewritten = 0
+    for operations in body["paths"].values():
+        for operation in operations.values():
+            uri = operation.get("x-amazon-apigateway-integration", {}).get("uri", {})
+            if isinstance(uri, dict) and "${APIHandler.Arn}" in uri.get("Fn::Sub", ""):
+                uri["Fn::Sub"] = uri["Fn::Sub"].replace("${APIHandler.Arn}", "${" + ALIAS_RESOURCE + "}")
+                rewritten += 1
+    if not rewritten:
+        raise SystemExit("no API Gateway integration with the API handler found to point at its alias")
+    reserved = template["Resources"]["APIHandler"]["Properties"].get("ReservedConcurrentExecutions")
+    if reserved is not None:
+        template["Parameters"]["ApiHandlerProvisionedConcurrency"]["MaxValue"] = reserved
+
+
+def add_bytecode(zip_path: Path, runtime: str) -> int:
+    """Add ``__pycache__/*.pyc`` for the package's modules to the zip; returns how many.
+
+    Lambda's /var/task is read-only, so without bytecode in the zip every cold
+    start compiles every module it imports (pymongo alone is ~250 ms of a
+    first docdb request).  The bytecode is unchecked-hash based: Python uses
+    it without comparing timestamps, which a zip does not keep faithfully.
+    It is valid only for the Python that wrote it, so it is written only when
+    this Python is the function's runtime (``python3.11``).
+    """
+    here = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    if runtime != here:
+        print(f"warning: packaging with {here} for a {runtime} function: no bytecode added", file=sys.stderr)
+        return 0
+    with tempfile.TemporaryDirectory(prefix="docdb-rest-bytecode-") as tmp:
+        task = Path(tmp)
+        with zipfile.ZipFile(zip_path) as archive:
+            archive.extractall(task)
+        compileall.compile_dir(
+            task, quiet=1, ddir="/var/task", rx=NO_BYTECODE, workers=1,
+            invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+        )  # fmt: skip
+        written = sorted(task.rglob("__pycache__/*.pyc"))
+        with zipfile.ZipFile(zip_path, "a", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+            for pyc in written:
+                archive.write(pyc, pyc.relative_to(task).as_posix())
+    return len(written)
 
 
 def main(argv: list[str] | None = None) -> None:

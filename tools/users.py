@@ -6,9 +6,14 @@
     python -m tools.users --secret-id ID revoke NAME 'db/*:r'
     python -m tools.users --secret-id ID remove NAME
     python -m tools.users --secret-id ID list
+    python -m tools.users --secret-id ID create-key NAME [--label TEXT]
+    python -m tools.users --secret-id ID list-keys [NAME]
+    python -m tools.users --secret-id ID revoke-key KEY_ID
 
 Passwords are prompted for (or read from the DOCDB_REST_PASSWORD environment
-variable, for scripts) and stored only as salted scrypt hashes.  AWS
+variable, for scripts) and stored only as salted scrypt hashes.  An API key
+(for the Data API routes, ``apiKey`` header) acts as its user, with the
+user's grants; create-key prints it once, and only its SHA-256 is stored.  AWS
 credentials, region and AWS_ENDPOINT_URL come from the usual places.
 """
 
@@ -18,13 +23,9 @@ import argparse
 import getpass
 import json
 import os
-import sys
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from chalicelib.auth import Grant, hash_password
+from chalicelib.auth import Grant, hash_password, new_api_key
 
 
 def _password(name: str) -> str:
@@ -69,6 +70,20 @@ def apply(value: dict[str, Any], args: argparse.Namespace) -> str:
     users = value["users"]
     if args.command == "list":
         return "\n".join(f"{name}\t{' '.join(u.get('grants', []))}" for name, u in sorted(users.items()))
+    if args.command == "list-keys":
+        return "\n".join(
+            f"{record.get('id')}\t{name}\t{record.get('created', '')}\t{record.get('label', '')}"
+            for name, u in sorted(users.items())
+            if args.name in (None, name)
+            for record in u.get("api_keys", [])
+        )
+    if args.command == "revoke-key":
+        for name, u in users.items():
+            kept = [r for r in u.get("api_keys", []) if r.get("id") != args.key_id]
+            if len(kept) != len(u.get("api_keys", [])):
+                u["api_keys"] = kept
+                return f"revoke-key {args.key_id} of {name}: done"
+        raise SystemExit(f"no API key {args.key_id!r}")
     if args.command != "add" and args.name not in users:
         raise SystemExit(f"no user {args.name!r}")
     if args.command == "add":
@@ -87,6 +102,17 @@ def apply(value: dict[str, Any], args: argparse.Namespace) -> str:
         users[args.name]["grants"] = [g for g in users[args.name].get("grants", []) if g != args.grant_text]
     elif args.command == "remove":
         del users[args.name]
+    elif args.command == "create-key":
+        import datetime
+
+        key, record = new_api_key()
+        record["created"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+        if args.label:
+            record["label"] = args.label
+        users[args.name].setdefault("api_keys", []).append(record)
+        return (
+            f"API key {record['id']} for {args.name} (shown only now; keep it secret):\n{key}"
+        )
     return f"{args.command} {args.name}: done"
 
 
@@ -104,6 +130,11 @@ def main(argv: list[str] | None = None) -> None:
         cmd.add_argument("name")
         cmd.add_argument("grant_text", type=_grant)
     sub.add_parser("list")
+    create_key = sub.add_parser("create-key", help="print a new API key for NAME (shown once)")
+    create_key.add_argument("name")
+    create_key.add_argument("--label", help="a note to tell keys apart in list-keys")
+    sub.add_parser("list-keys").add_argument("name", nargs="?")
+    sub.add_parser("revoke-key").add_argument("key_id")
     args = parser.parse_args(argv)
     if not args.secret_id:
         parser.error("--secret-id (or API_USERS_SECRET_ID) is required")
@@ -113,7 +144,7 @@ def main(argv: list[str] | None = None) -> None:
     client = boto3.client("secretsmanager")
     value = load(client, args.secret_id)
     message = apply(value, args)
-    if args.command != "list":
+    if args.command not in ("list", "list-keys"):
         save(client, args.secret_id, value)
     print(message)
 

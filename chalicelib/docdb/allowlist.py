@@ -117,8 +117,14 @@ EXPRESSION_OPERATORS = frozenset(
         "$literal",
     }
 )  # fmt: skip
-# System variables an expression may name ($$NOW, $$ROOT.field, …).
-EXPRESSION_VARIABLES = frozenset({"NOW", "ROOT", "CURRENT", "REMOVE"})
+# System variables an expression may name ($$NOW, $$ROOT.field, …; the last
+# three are $redact's verdicts).  Variables a pipeline defines itself ($lookup's
+# "let") start with a lowercase letter, as MongoDB requires, and pass too: an
+# undefined one is the server's 400, never a way past this list.
+EXPRESSION_VARIABLES = frozenset({"NOW", "ROOT", "CURRENT", "REMOVE", "DESCEND", "PRUNE", "KEEP"})
+# What $group fields and $bucket outputs accumulate with (never $accumulator,
+# which runs JavaScript).
+ACCUMULATORS = frozenset({"$sum", "$avg", "$min", "$max", "$first", "$last", "$push", "$addToSet", "$count"})
 
 # Update operators and the context of each {field: value} they hold.
 UPDATE_OPERATORS = {
@@ -207,9 +213,35 @@ class OperatorNotAllowedError(BadRequestError):
         self.operator = operator
 
 
+USER_VARIABLE = re.compile(r"[a-z][A-Za-z0-9_]*")
+
+
 def check_filter(value: Any, name: str = "filter") -> None:
     """400 unless every operator in the filter ``value`` is allowed."""
     _walk(value, QUERY, name, 0)
+
+
+def check_expression(value: Any, where: str) -> None:
+    """An aggregation expression: the operators allowed in ``$expr`` and update pipelines."""
+    _walk(value, EXPRESSION, where, 0)
+
+
+def check_accumulator(value: Any, where: str) -> None:
+    """``{"$sum": expression}``: one accumulator of :data:`ACCUMULATORS` over an expression."""
+    if not isinstance(value, dict) or len(value) != 1:
+        raise BadRequestError(f'{where} must be one accumulator, e.g. {{"$sum": "$field"}}')
+    [(operator, argument)] = value.items()
+    if operator not in ACCUMULATORS:
+        reason = BLOCKED.get(operator) or f"the accumulators allowed are {', '.join(sorted(ACCUMULATORS))}"
+        raise OperatorNotAllowedError(str(operator), where, reason)
+    _walk(argument, EXPRESSION, f"{where}.{operator}", 1)
+
+
+def check_field_name(name: Any, where: str) -> None:
+    """A plain field name (or dotted path): a string, not an operator, no NUL."""
+    if not isinstance(name, str) or not name or name.startswith("$"):
+        raise BadRequestError(f"{where} takes field names, not {name!r}")
+    _check_key(name, where)
 
 
 def check_document(value: dict[str, Any], where: str) -> None:
@@ -494,7 +526,7 @@ def check_integer(value: int, where: Where) -> None:
 
 def _check_variable(value: str, where: Where) -> None:
     variable = value[2:].split(".", 1)[0]
-    if variable not in EXPRESSION_VARIABLES:
+    if variable not in EXPRESSION_VARIABLES and not USER_VARIABLE.fullmatch(variable):
         allowed = ", ".join(f"$${v}" for v in sorted(EXPRESSION_VARIABLES))
         raise OperatorNotAllowedError(f"$${variable}", where, f"the variables allowed are {allowed}")
 

@@ -32,8 +32,34 @@ MAX_TIME_MS = 10_000  # per query, on the server (REQUEST_TIMEOUT_S below is tig
 # it as their maxTimeMS, which makes it the effective query cap.
 REQUEST_TIMEOUT_S = 8.0
 
-_AUTH_FAILED = {18, 11}  # AuthenticationFailed, UserNotFound
-_SERVER_BUSY = {6, 7, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436}
+# MongoDB server error codes (src/mongo/base/error_codes.yml in the server's source).
+USER_NOT_FOUND = 11
+UNAUTHORIZED = 13
+AUTHENTICATION_FAILED = 18
+MAX_TIME_MS_EXPIRED = 50
+DUPLICATE_KEY = 11000
+_AUTH_FAILED = {AUTHENTICATION_FAILED, USER_NOT_FOUND}
+# The server is busy, stepping down or failing over: the same request can
+# succeed shortly, so these are 503s.
+_SERVER_BUSY = {
+    6,  # HostUnreachable
+    7,  # HostNotFound
+    89,  # NetworkTimeout
+    91,  # ShutdownInProgress
+    189,  # PrimarySteppedDown
+    262,  # ExceededTimeLimit
+    9001,  # SocketException
+    10107,  # NotWritablePrimary
+    11600,  # InterruptedAtShutdown
+    11602,  # InterruptedDueToReplStateChange
+    13435,  # NotPrimaryNoSecondaryOk
+    13436,  # NotPrimaryOrSecondary
+}
+# pymongo's own refusal to send a command once the request's deadline is spent
+# (code 50, raised in the client, never by the server).  The time went on
+# something other than the query, typically retries of a read against a busy
+# or failing-over server, so it is the database's failure, not the caller's.
+_DEADLINE_SPENT_IN_DRIVER = "would exceed time limit"
 _PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -255,16 +281,20 @@ def refusal(code: Any, code_name: Any = None) -> str:
 
 def _http_error(exc: Any) -> Exception:
     code = exc.code
-    log.info("DocumentDB refused a request: code %s %s", code, str((exc.details or {}).get("errmsg", ""))[:300])
-    if code in _AUTH_FAILED or code == 13:
+    message = (exc.details or {}).get("errmsg") or str(exc)  # for the log and checks, never the caller
+    log.info("DocumentDB refused a request: code %s %s", code, message[:300])
+    if code in _AUTH_FAILED or code == UNAUTHORIZED:
         log.error("DocumentDB refused the configured user (code %s)", code)
         return ConfigurationError("the database refused the configured credentials")
     if code in _SERVER_BUSY:
         return ServiceUnavailableError("the database is busy or failing over; try again shortly")
-    if code == 50:
+    if code == MAX_TIME_MS_EXPIRED and _DEADLINE_SPENT_IN_DRIVER in message:
+        log.warning("DocumentDB did not answer within the request's deadline")
+        return ServiceUnavailableError("the database did not answer in time; try again shortly")
+    if code == MAX_TIME_MS_EXPIRED:
         return BadRequestError(
             f"the query ran past its {REQUEST_TIMEOUT_S:g} s limit; narrow the filter or use an index"
         )
-    if code == 11000:
+    if code == DUPLICATE_KEY:
         return ConflictError("a document with that _id exists already")
     return BadRequestError(refusal(code, (exc.details or {}).get("codeName")))

@@ -14,8 +14,8 @@ from typing import Any
 
 from bson import DBRef, Regex
 
-from chalicelib import paging
-from chalicelib.docdb import allowlist, encoding
+from chalicelib import openapi, paging
+from chalicelib.docdb import aggregation, allowlist, encoding
 from chalicelib.errors import BadRequestError, ForbiddenError
 
 MAX_DB_NAME_BYTES = 63
@@ -26,6 +26,16 @@ MAX_SORT_KEYS = 32
 RESERVED_DATABASES = frozenset({"admin", "config", "local"})
 _DB_NAME_FORBIDDEN = set('/\\. "$*<>:|?\0')
 _NOT_AN_ID = (Regex, re.Pattern, list, tuple, DBRef)
+DATABASE_PARAM = openapi.path_param(
+    "db",
+    {"type": "string", "minLength": 1, "maxLength": MAX_DB_NAME_BYTES, "pattern": r'^[^/\\. "$*<>:|?]+$'},
+    f"database name: 1 to {MAX_DB_NAME_BYTES} bytes, none of / \\ . space \" $ * < > : | ?",
+)
+COLLECTION_PARAM = openapi.path_param(
+    "collection",
+    {"type": "string", "minLength": 1, "maxLength": MAX_COLLECTION_NAME_BYTES, "pattern": r"^[^$./][^$/]*$"},
+    f"collection name: 1 to {MAX_COLLECTION_NAME_BYTES} bytes, no $ or NUL, not starting with .",
+)
 
 
 def check_namespace(database: str, collection: str) -> None:
@@ -71,6 +81,18 @@ def as_filter(value: Any, name: str = "filter") -> dict[str, Any]:
     return value
 
 
+FILTER_SCHEMA = {
+    "type": "object",
+    "description": (
+        "a MongoDB query; allowed operators: "
+        + ", ".join(sorted(allowlist.QUERY_OPERATORS))
+        + "; inside $expr: "
+        + ", ".join(sorted(allowlist.EXPRESSION_OPERATORS))
+    ),
+    "additionalProperties": True,
+}
+
+
 def as_projection(value: Any) -> dict[str, Any] | None:
     if value is None:
         return None
@@ -85,6 +107,13 @@ def as_projection(value: Any) -> dict[str, Any] | None:
             )
     allowlist.check_projection(value)
     return value
+
+
+PROJECTION_SCHEMA = {
+    "type": "object",
+    "description": "field: 0 or 1, or {\"$slice\": …} / {\"$elemMatch\": …}",
+    "additionalProperties": True,
+}
 
 
 def as_sort(value: Any) -> list[tuple[str, int]]:
@@ -108,6 +137,23 @@ def as_sort(value: Any) -> list[tuple[str, int]]:
     if len({k for k, _ in pairs}) != len(pairs):
         raise BadRequestError("sort names a field twice")
     return [(k, int(d)) for k, d in pairs]
+
+
+SORT_SCHEMA = {
+    "oneOf": [
+        {"type": "object", "additionalProperties": {"type": "integer", "enum": [1, -1]}},
+        {
+            "type": "array",
+            "maxItems": MAX_SORT_KEYS,
+            "items": {
+                "type": "array",
+                "minItems": 2,
+                "maxItems": 2,
+                "items": {"oneOf": [{"type": "string"}, {"type": "integer", "enum": [1, -1]}]},
+            },
+        },
+    ]
+}
 
 
 def parse_skip(raw: str | None) -> int:
@@ -140,6 +186,13 @@ def check_document(document: Any, where: str = "document") -> dict[str, Any]:
     return document
 
 
+DOCUMENT_SCHEMA = {
+    "type": "object",
+    "description": "a document in relaxed Extended JSON ({\"$oid\": …}, {\"$date\": …})",
+    "additionalProperties": True,
+}
+
+
 def parse_documents(body: Any) -> tuple[list[dict[str, Any]], bool]:
     """The documents of an insert body, and whether it was a single document."""
     if isinstance(body, dict):
@@ -149,6 +202,14 @@ def parse_documents(body: Any) -> tuple[list[dict[str, Any]], bool]:
             raise BadRequestError(f"an insert takes 1 to {MAX_DOCUMENTS_PER_INSERT} documents")
         return [check_document(d, f"document {i}") for i, d in enumerate(body)], False
     raise BadRequestError("the body must be a document or an array of documents")
+
+
+INSERT_BODY = {
+    "oneOf": [
+        openapi.ref("Document"),
+        {"type": "array", "items": openapi.ref("Document"), "minItems": 1, "maxItems": MAX_DOCUMENTS_PER_INSERT},
+    ]
+}
 
 
 def as_update(value: Any) -> dict[str, Any] | list[dict[str, Any]]:
@@ -191,6 +252,24 @@ class FindSpec:
         )
 
 
+def find_parameters() -> list[dict[str, Any]]:
+    """The query parameters :meth:`FindSpec.from_query` reads, for the OpenAPI document."""
+    limit, next_token = openapi.page_parameters()
+    return [
+        FILTER_PARAM,
+        openapi.json_query_param("projection", openapi.ref("Projection"), "which fields to return"),
+        openapi.json_query_param("sort", openapi.ref("Sort"), 'order: {"a": 1, "b": -1} or [["a", 1], ["b", -1]]'),
+        limit,
+        openapi.query_param("skip", {"type": "integer", "minimum": 0, "maximum": MAX_SKIP}, "documents to skip"),
+        openapi.query_param("count", {"type": "boolean", "default": False}, "add X-Total-Count"),
+        next_token,
+    ]
+
+
+FILTER_PARAM = openapi.json_query_param("filter", openapi.ref("Filter"), "which documents, as a query object")
+ALL_PARAM = openapi.query_param("all", {"type": "boolean", "default": False}, "allow an empty filter (every document)")
+
+
 @dataclass
 class UpdateSpec:
     filter: dict[str, Any]
@@ -213,6 +292,63 @@ class UpdateSpec:
         return spec
 
 
+UPDATE_BODY = {
+    "type": "object",
+    "properties": {
+        "filter": openapi.ref("Filter"),
+        "update": {
+            "description": (
+                "update operators ("
+                + ", ".join(sorted(allowlist.UPDATE_OPERATORS))
+                + ") or a pipeline of $set, $addFields and $unset stages"
+            ),
+            "oneOf": [
+                {"type": "object", "minProperties": 1},
+                {"type": "array", "minItems": 1, "items": {"type": "object"}},
+            ],
+        },
+        "upsert": {"type": "boolean", "default": False},
+    },
+    "required": ["update"],
+    "additionalProperties": False,
+}
+
+
+@dataclass
+class AggregateSpec:
+    pipeline: list[dict[str, Any]]
+    reads: set[str]  # the other collections of the database the pipeline reads
+    limit: int
+    cursor: str | None = None
+
+    @classmethod
+    def from_request(cls, body: Any, params: Mapping[str, str]) -> AggregateSpec:
+        """``{"pipeline": [...], "limit": n}``, and the page cursor from ``?next=``."""
+        if not isinstance(body, dict) or "pipeline" not in body or set(body) - {"pipeline", "limit"}:
+            raise BadRequestError('the body must be {"pipeline": [stages], "limit": 1-' f"{paging.MAX_LIMIT}" "}")
+        limit = body.get("limit", paging.DEFAULT_LIMIT)
+        if type(limit) is not int or not 1 <= limit <= paging.MAX_LIMIT:
+            raise BadRequestError(f"limit must be a whole number from 1 to {paging.MAX_LIMIT}")
+        reads = aggregation.check_pipeline(body["pipeline"])
+        return cls(body["pipeline"], reads, limit, params.get("next"))
+
+
+AGGREGATE_BODY = {
+    "type": "object",
+    "properties": {
+        "pipeline": {
+            "type": "array",
+            "maxItems": aggregation.MAX_STAGES,
+            "items": {"type": "object", "minProperties": 1, "maxProperties": 1},
+            "description": "stages: " + ", ".join(sorted(aggregation.STAGES)),
+        },
+        "limit": {"type": "integer", "minimum": 1, "maximum": paging.MAX_LIMIT, "default": paging.DEFAULT_LIMIT},
+    },
+    "required": ["pipeline"],
+    "additionalProperties": False,
+}
+
+
 def delete_filter(body: Any, query_filter: str | None, allow_all: bool) -> dict[str, Any]:
     """The filter of a DELETE, from the body or ``?filter=``; empty only with ``all``."""
     if body is not None:
@@ -226,3 +362,20 @@ def delete_filter(body: Any, query_filter: str | None, allow_all: bool) -> dict[
     if not flt and not allow_all:
         raise BadRequestError("an empty filter would delete every document; add ?all=true to mean it")
     return flt
+
+
+DELETE_BODY = {
+    "type": "object",
+    "properties": {"filter": openapi.ref("Filter")},
+    "additionalProperties": False,
+}
+# What the parsers above accept, named for the OpenAPI document.
+SCHEMAS = {
+    "Document": DOCUMENT_SCHEMA,
+    "Filter": FILTER_SCHEMA,
+    "Projection": PROJECTION_SCHEMA,
+    "Sort": SORT_SCHEMA,
+    "UpdateBody": UPDATE_BODY,
+    "DeleteBody": DELETE_BODY,
+    "AggregateBody": AGGREGATE_BODY,
+}

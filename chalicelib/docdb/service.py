@@ -1,21 +1,21 @@
-"""The collection service: find, insert, update and delete on one collection."""
+"""The collection service: find, insert, update, replace and delete on one collection."""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any
+from typing import Any, TypeVar
 
 from bson.codec_options import CodecOptions
 from bson.raw_bson import RawBSONDocument
 
 from chalicelib.docdb import encoding
-from chalicelib.docdb.client import MAX_TIME_MS, DocdbConnection, refusal
-from chalicelib.docdb.query import FindSpec, UpdateSpec
+from chalicelib.docdb.client import DUPLICATE_KEY, MAX_TIME_MS, DocdbConnection, refusal
+from chalicelib.docdb.query import AggregateSpec, FindSpec, UpdateSpec
 from chalicelib.errors import BadRequestError, ConflictError, ServiceUnavailableError
 from chalicelib.paging import MAX_PAGE_BYTES, decode_cursor, encode_cursor
 
@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 _RAW_DOCUMENTS = CodecOptions(document_class=RawBSONDocument)
 CURSOR_KIND = "docdb"
+T = TypeVar("T")
 
 
 @dataclass
@@ -51,10 +52,10 @@ class CollectionService:
         """
         sort = spec.sort if any(k == "_id" for k, _ in spec.sort) else [*spec.sort, ("_id", 1)]
         query_id = _query_id(database, collection, spec.filter, spec.projection, sort)
-        offset = self._offset(spec, query_id)
+        offset = self._offset(spec.cursor, spec.skip, query_id)
 
         def operation(client: Any) -> Page:
-            # Raw documents stay undecoded in the driver's batch; encode_page
+            # Raw documents stay undecoded in the driver's batch; _fill_page
             # decodes each just before writing it, so a page of 1000 never holds
             # 1000 decoded documents (several times their JSON) at once.
             coll = client[database].get_collection(collection, codec_options=_RAW_DOCUMENTS)
@@ -67,15 +68,7 @@ class CollectionService:
                 batch_size=spec.limit + 1,
                 max_time_ms=MAX_TIME_MS,
             )
-            with cursor:
-                documents = iter(cursor)
-                body, count, cut = encoding.encode_page(islice(documents, spec.limit), self._max_bytes)
-                more = cut or (count == spec.limit and next(documents, None) is not None)
-            if cut and count == 0:
-                raise BadRequestError(
-                    f"a matching document is larger than the {self._max_bytes} byte response limit; "
-                    "use projection to return fewer fields"
-                )
+            body, count, more = self._fill_page(cursor, spec.limit)
             total = coll.count_documents(spec.filter, maxTimeMS=MAX_TIME_MS) if spec.count else None
             token = encode_cursor(CURSOR_KIND, o=offset + count, q=query_id) if more else None
             return Page(body, token, total)
@@ -111,7 +104,7 @@ class CollectionService:
                     first = (exc.details.get("writeErrors") or [{}])[0]
                     self._undo(coll, documents[:written])
                     index = first.get("index", written)
-                    if first.get("code") == 11000:
+                    if first.get("code") == DUPLICATE_KEY:
                         raise ConflictError(
                             f"document {index} has an _id that exists already; nothing was inserted"
                         ) from None
@@ -155,11 +148,104 @@ class CollectionService:
 
         return self._connection.run(operation, write=True)
 
+    def aggregate(self, database: str, collection: str, spec: AggregateSpec) -> Page:
+        """A page of an aggregation's results, cut short before the response budget.
+
+        The page is the validated pipeline followed by ``$skip`` and
+        ``$limit``; when it ends with a ``$sort``, ``_id`` is added as its last
+        key (as find does), so walking the pages yields every result once.
+        """
+        pipeline = [dict(stage) for stage in spec.pipeline]
+        if pipeline and "$sort" in pipeline[-1] and "_id" not in pipeline[-1]["$sort"]:
+            pipeline[-1] = {"$sort": {**pipeline[-1]["$sort"], "_id": 1}}
+        query_id = _query_id(database, collection, spec.pipeline)
+        offset = self._offset(spec.cursor, 0, query_id)
+        pipeline += [*([{"$skip": offset}] if offset else []), {"$limit": spec.limit + 1}]
+
+        def operation(client: Any) -> Page:
+            coll = client[database].get_collection(collection, codec_options=_RAW_DOCUMENTS)
+            cursor = coll.aggregate(pipeline, allowDiskUse=False, maxTimeMS=MAX_TIME_MS, batchSize=spec.limit + 1)
+            body, count, more = self._fill_page(cursor, spec.limit)
+            token = encode_cursor(CURSOR_KIND, o=offset + count, q=query_id) if more else None
+            return Page(body, token, None)
+
+        return self._connection.run(operation)
+
+    def _fill_page(self, cursor: Any, limit: int) -> tuple[bytearray, int, bool]:
+        """Up to ``limit`` documents of ``cursor`` as a JSON array, and whether more follow."""
+        with cursor:
+            documents = iter(cursor)
+            body, count, cut = encoding.encode_page(islice(documents, limit), self._max_bytes)
+            more = cut or (count == limit and next(documents, None) is not None)
+        if cut and count == 0:
+            raise BadRequestError(
+                f"a matching document is larger than the {self._max_bytes} byte response limit; "
+                "use projection to return fewer fields"
+            )
+        return body, count, more
+    # --- single-document and streaming variants (the Data API's actions) ----
+
+    def find_one(
+        self, database: str, collection: str, flt: dict[str, Any], projection: dict[str, Any] | None
+    ) -> RawBSONDocument | None:
+        """The first matching document, undecoded, or None."""
+
+        def operation(client: Any) -> RawBSONDocument | None:
+            coll = client[database].get_collection(collection, codec_options=_RAW_DOCUMENTS)
+            return coll.find_one(flt, projection, max_time_ms=MAX_TIME_MS)
+
+        return self._connection.run(operation)
+
+    def find_each(
+        self, database: str, collection: str, spec: FindSpec, consume: Callable[[Iterator[RawBSONDocument]], T]
+    ) -> T:
+        """``consume`` run over the matching documents (undecoded), in the spec's order.
+
+        No cursor, no added ``_id`` order: ``consume`` decides how much it takes
+        and raises to refuse the rest.  ``spec.limit`` bounds what is fetched.
+        """
+
+        def operation(client: Any) -> T:
+            coll = client[database].get_collection(collection, codec_options=_RAW_DOCUMENTS)
+            cursor = coll.find(
+                spec.filter, spec.projection, sort=spec.sort or None, skip=spec.skip, limit=spec.limit,
+                max_time_ms=MAX_TIME_MS,
+            )  # fmt: skip
+            with cursor:
+                return consume(iter(cursor))
+
+        return self._connection.run(operation)
+
+    def update_one(self, database: str, collection: str, spec: UpdateSpec) -> dict[str, Any]:
+        def operation(client: Any) -> dict[str, Any]:
+            with _lost_write("update", "the update may or may not have been applied; read before retrying"):
+                result = client[database][collection].update_one(spec.filter, spec.update, upsert=spec.upsert)
+            return _update_result(result)
+
+        return self._connection.run(operation, write=True)
+
+    def replace_one(
+        self, database: str, collection: str, flt: dict[str, Any], replacement: dict[str, Any], upsert: bool
+    ) -> dict[str, Any]:
+        def operation(client: Any) -> dict[str, Any]:
+            with _lost_write("replace", "the replace may or may not have been applied; read before retrying"):
+                result = client[database][collection].replace_one(flt, replacement, upsert=upsert)
+            return _update_result(result)
+
+        return self._connection.run(operation, write=True)
+
+    def delete_one(self, database: str, collection: str, flt: dict[str, Any]) -> dict[str, int]:
+        def operation(client: Any) -> dict[str, int]:
+            with _lost_write("delete", "the delete may or may not have been applied; read before retrying"):
+                return {"deleted_count": client[database][collection].delete_one(flt).deleted_count}
+
+        return self._connection.run(operation, write=True)
+
     @staticmethod
-    def _offset(spec: FindSpec, query_id: str) -> int:
-        if spec.cursor is None:
-            return spec.skip
-        data = decode_cursor(spec.cursor, CURSOR_KIND)
+    def _offset(cursor: str | None, start: int, query_id: str) -> int:
+        if cursor is None:
+            return start
+        data = decode_cursor(cursor, CURSOR_KIND)
         offset = data.get("o")
         if data.get("q") != query_id or type(offset) is not int or not 0 <= offset < 2**31:
             raise BadRequestError("next is not a cursor this query issued; start again without it")
@@ -194,6 +280,14 @@ def _lost_write(what: str, advice: str) -> Iterator[None]:
         # write may have been applied in part.
         log.warning("a %s ran out of time on the server, outcome unknown", what)
         raise ServiceUnavailableError(f"the {what} ran out of time on the database; {advice}") from None
+
+
+def _update_result(result: Any) -> dict[str, Any]:
+    return {
+        "matched_count": result.matched_count,
+        "modified_count": result.modified_count,
+        "upserted_id": result.upserted_id,
+    }
 
 
 def _query_id(database: str, collection: str, *parts: Any) -> str:

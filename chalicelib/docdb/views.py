@@ -14,7 +14,7 @@ from typing import Any
 from chalice import Response
 from chalice.app import Request
 
-from chalicelib import web
+from chalicelib import openapi, web
 from chalicelib.auth import Principal
 from chalicelib.docdb import encoding, query
 from chalicelib.docdb.service import CollectionService
@@ -32,6 +32,24 @@ def collection(request: Request, database: str, name: str, service: ServiceGette
     query.check_namespace(database, name)
     Principal.from_context(request.context).require(database, name, request.method)
     return _HANDLERS[request.method](request, service(), database, name)
+
+
+def aggregate(request: Request, database: str, name: str, service: ServiceGetter) -> Response:
+    """Run a sandboxed pipeline on ``database.name``: a page of its results.
+
+    Reading is enough: the caller needs a read grant on the collection and on
+    every collection the pipeline joins or unions, each checked here (with
+    the reserved names) before the database sees anything.
+    """
+    query.check_namespace(database, name)
+    principal = Principal.from_context(request.context)
+    principal.require(database, name, "GET")
+    spec = query.AggregateSpec.from_request(web.json_body(request, encoding.loads), web.query(request))
+    for other in sorted(spec.reads):
+        query.check_namespace(database, other)
+        principal.require(database, other, "GET")
+    page = service().aggregate(database, name, spec)
+    return web.page_response(request, page.body, page.next_token)
 
 
 def find(request: Request, service: CollectionService, database: str, name: str) -> Response:
@@ -86,3 +104,136 @@ _HANDLERS: dict[str, Callable[[Request, CollectionService, str, str], Response]]
     "PATCH": update,
     "DELETE": delete,
 }
+
+
+def openapi_section() -> openapi.Section:
+    """The collection routes, under their three scopes."""
+    errors = openapi.errors
+    find = {
+        "summary": "Find documents",
+        "description": (
+            "A page of matching documents in a stable order (your sort, then _id). Operators are limited to "
+            "an allowlist; $where, $function, $accumulator and server-side JavaScript are never accepted."
+        ),
+        "parameters": query.find_parameters(),
+        "responses": {
+            "200": {
+                "description": "the page of documents",
+                "headers": {
+                    **openapi.LINK_HEADER,
+                    "X-Total-Count": {
+                        "description": "how many documents match (with count=true)",
+                        "schema": {"type": "string"},
+                    },
+                },
+                "content": openapi.json_content({"type": "array", "items": openapi.ref("Document")}),
+            },
+            **errors("400", "401", "403", "503"),
+        },
+    }
+    insert = {
+        "summary": "Insert documents",
+        "description": (
+            f"One document, or an array of 1 to {query.MAX_DOCUMENTS_PER_INSERT} inserted all or none. "
+            "Field names may not start with $ or hold NUL."
+        ),
+        "requestBody": openapi.body(query.INSERT_BODY),
+        "responses": {
+            "201": {
+                "description": "the stored document(s), _id included",
+                "content": openapi.json_content(
+                    {"oneOf": [openapi.ref("Document"), {"type": "array", "items": openapi.ref("Document")}]}
+                ),
+            },
+            **errors("400", "401", "403", "409", "413", "415", "503"),
+        },
+    }
+    update = {
+        "summary": "Update matching documents",
+        "parameters": [query.ALL_PARAM],
+        "requestBody": openapi.body(openapi.ref("UpdateBody")),
+        "responses": {
+            "200": {"description": "what was matched and changed",
+                    "content": openapi.json_content(openapi.ref("UpdateResult"))},
+            **errors("400", "401", "403", "409", "413", "415", "503"),
+        },
+    }  # fmt: skip
+    delete = {
+        "summary": "Delete matching documents",
+        "description": "The filter comes in the body or as ?filter=, not both.",
+        "parameters": [query.FILTER_PARAM, query.ALL_PARAM],
+        "requestBody": openapi.body(openapi.ref("DeleteBody"), required=False),
+        "responses": {
+            "200": {"description": "how many were deleted",
+                    "content": openapi.json_content(openapi.ref("DeleteResult"))},
+            **errors("400", "401", "403", "413", "415", "503"),
+        },
+    }  # fmt: skip
+    operations: dict[str, dict[str, Any]] = {
+        "get": find, "post": insert, "put": insert, "patch": update, "delete": delete
+    }
+
+    def scope(params: list[dict[str, Any]], tag: str) -> dict[str, Any]:
+        return {
+            "parameters": params,
+            **{
+                method: {**op, "tags": [tag], "security": [{"basicAuth": []}], "operationId": f"{method}_{tag}"}
+                for method, op in operations.items()
+            },
+        }
+
+    aggregate_op = {
+        "summary": "Run an aggregation pipeline",
+        "description": (
+            "A page of the pipeline's results (a read grant is enough). Stages are limited to an allowlist; "
+            "$lookup, $graphLookup and $unionWith may read only collections of the same database that your "
+            "grants allow reading. POST the same body to the Link rel=\"next\" URL for the next page."
+        ),
+        "parameters": [openapi.page_parameters()[1]],
+        "requestBody": openapi.body(openapi.ref("AggregateBody")),
+        "responses": {
+            "200": {
+                "description": "the page of results",
+                "headers": openapi.LINK_HEADER,
+                "content": openapi.json_content({"type": "array", "items": openapi.ref("Document")}),
+            },
+            **errors("400", "401", "403", "413", "415", "503"),
+        },
+    }
+
+    def aggregate_scope(params: list[dict[str, Any]], tag: str) -> dict[str, Any]:
+        return {
+            "parameters": params,
+            "post": {**aggregate_op, "tags": [tag], "security": [{"basicAuth": []}],
+                     "operationId": f"aggregate_{tag}"},
+        }  # fmt: skip
+
+    return openapi.Section(
+        paths={
+            "/docdb/{db}/{collection}": scope([query.DATABASE_PARAM, query.COLLECTION_PARAM], "docdb_any"),
+            "/docdb/demodb/{collection}": scope([query.COLLECTION_PARAM], "docdb_demodb"),
+            "/docdb/demodb/democollection": scope([], "docdb_democollection"),
+            "/docdb/{db}/{collection}/_aggregate": aggregate_scope(
+                [query.DATABASE_PARAM, query.COLLECTION_PARAM], "docdb_any"
+            ),
+            "/docdb/demodb/{collection}/_aggregate": aggregate_scope([query.COLLECTION_PARAM], "docdb_demodb"),
+            "/docdb/demodb/democollection/_aggregate": aggregate_scope([], "docdb_democollection"),
+        },
+        schemas={
+            **query.SCHEMAS,
+            "UpdateResult": {
+                "type": "object",
+                "properties": {
+                    "matched_count": {"type": "integer"},
+                    "modified_count": {"type": "integer"},
+                    "upserted_id": {"nullable": True},
+                },
+                "required": ["matched_count", "modified_count", "upserted_id"],
+            },
+            "DeleteResult": {
+                "type": "object",
+                "properties": {"deleted_count": {"type": "integer"}},
+                "required": ["deleted_count"],
+            },
+        },
+    )

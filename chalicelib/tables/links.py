@@ -10,11 +10,19 @@ import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
+from chalicelib import openapi
 from chalicelib.errors import BadRequestError, ServiceUnavailableError
+from chalicelib.tables.schema import LINKS
 from chalicelib.tables.table import StringItemTable, to_item
 from chalicelib.web import is_text
 
 MAX_URL_CHARS = 2048
+LINK_BODY = {
+    "type": "object",
+    "properties": {"link": {"type": "string", "minLength": 1, "maxLength": MAX_URL_CHARS}},
+    "required": ["link"],
+    "additionalProperties": False,
+}
 
 
 def validate_link_body(body: Any) -> str:
@@ -50,19 +58,20 @@ def is_link_id(value: str) -> bool:
 class LinkStore(StringItemTable):
     """The links table (partition key ``link_id``)."""
 
-    key = "link_id"
+    key = LINKS.key
     kind = "link"
 
     def create(self, url: str) -> dict[str, str]:
         """Store ``url`` under a new id; an existing id is never overwritten."""
         for _ in range(3):
-            item = {"link_id": str(uuid.uuid4()), "link": url}
+            item = {self.key: str(uuid.uuid4()), "link": url}
             with self.errors():
                 try:
                     self._client.put_item(
                         TableName=self._table,
                         Item=to_item(item),
-                        ConditionExpression="attribute_not_exists(link_id)",
+                        ConditionExpression="attribute_not_exists(#k)",
+                        ExpressionAttributeNames={"#k": self.key},
                     )
                 except self._client.exceptions.ConditionalCheckFailedException:
                     continue  # a uuid4 collision: astronomically rare, but never overwrite
@@ -71,3 +80,62 @@ class LinkStore(StringItemTable):
 
     def valid_key(self, key_value: str) -> bool:
         return is_link_id(key_value)
+
+
+def openapi_section() -> openapi.Section:
+    """``/link`` and ``/link/{link_id}``."""
+    link_id = openapi.path_param("link_id", {"type": "string", "minLength": 1, "maxLength": 36}, "a link id (uuid4)")
+    return openapi.Section(
+        paths={
+            "/link": {
+                "post": {
+                    "summary": "Store a link",
+                    "operationId": "create_link",
+                    "requestBody": openapi.body(LINK_BODY),
+                    "responses": {
+                        "201": {
+                            "description": "stored",
+                            "headers": {"Location": {"description": "/link/<id>", "schema": {"type": "string"}}},
+                            "content": openapi.json_content(
+                                {"type": "object", "properties": {"link_id": {"type": "string"}},
+                                 "required": ["link_id"]}
+                            ),
+                        },
+                        **openapi.errors("400", "413", "415", "503"),
+                    },
+                },
+                "get": {
+                    "summary": "List links",
+                    "operationId": "list_links",
+                    "parameters": openapi.page_parameters(),
+                    "responses": {
+                        "200": openapi.page_response(openapi.ref("Link")),
+                        **openapi.errors("400", "503"),
+                    },
+                },
+            },
+            "/link/{link_id}": {
+                "parameters": [link_id],
+                "get": {
+                    "summary": "One link",
+                    "operationId": "get_link",
+                    "responses": {
+                        "200": {"description": "the link", "content": openapi.json_content(openapi.ref("Link"))},
+                        **openapi.errors("404", "503"),
+                    },
+                },
+                "delete": {
+                    "summary": "Delete a link",
+                    "operationId": "delete_link",
+                    "responses": {"204": {"description": "deleted"}, **openapi.errors("404", "503")},
+                },
+            },
+        },
+        schemas={
+            "Link": {
+                "type": "object",
+                "properties": {"link_id": {"type": "string"}, "link": {"type": "string"}},
+                "required": ["link_id", "link"],
+            }
+        },
+    )

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from chalicelib import openapi
 from chalicelib.errors import BadRequestError
+from chalicelib.tables.schema import MOVIES
 from chalicelib.tables.table import MAX_KEY_BYTES, StringItemTable, to_item
 from chalicelib.web import is_text
 
 MAX_MOVIE_CHARS = 512
+MOVIE_BODY = {
+    "type": "object",
+    "properties": {"favorite_movie": {"type": "string", "minLength": 1, "maxLength": MAX_MOVIE_CHARS}},
+    "required": ["favorite_movie"],
+    "additionalProperties": False,
+}
 
 
 def validate_movie_body(body: Any) -> str:
@@ -34,11 +42,62 @@ def check_name(name: str) -> str:
 class MovieStore(StringItemTable):
     """The favorite-movies table (partition key ``name``)."""
 
-    key = "name"
+    key = MOVIES.key
     kind = "movie"
 
     def put(self, name: str, title: str) -> dict[str, str]:
-        item = {"name": check_name(name), "favorite_movie": title}
+        item = {self.key: check_name(name), "favorite_movie": title}
         with self.errors():
             self._client.put_item(TableName=self._table, Item=to_item(item))
         return item
+
+
+def openapi_section() -> openapi.Section:
+    """``/movies`` and ``/movies/{name}``."""
+    name = openapi.path_param("name", {"type": "string", "minLength": 1, "maxLength": MAX_KEY_BYTES}, "whose favorite")
+    movie = openapi.json_content(openapi.ref("Movie"))
+    return openapi.Section(
+        paths={
+            "/movies": {
+                "get": {
+                    "summary": "List favorite movies",
+                    "operationId": "list_movies",
+                    "parameters": openapi.page_parameters(),
+                    "responses": {
+                        "200": openapi.page_response(openapi.ref("Movie")),
+                        **openapi.errors("400", "503"),
+                    },
+                }
+            },
+            "/movies/{name}": {
+                "parameters": [name],
+                "get": {
+                    "summary": "Someone's favorite movie",
+                    "operationId": "get_movie",
+                    "responses": {"200": {"description": "the favorite", "content": movie},
+                                  **openapi.errors("404", "503")},
+                },
+                "put": {
+                    "summary": "Create or replace someone's favorite movie",
+                    "operationId": "put_movie",
+                    "requestBody": openapi.body(MOVIE_BODY),
+                    "responses": {
+                        "200": {"description": "what was stored", "content": movie},
+                        **openapi.errors("400", "413", "415", "503"),
+                    },
+                },
+                "delete": {
+                    "summary": "Forget someone's favorite movie",
+                    "operationId": "delete_movie",
+                    "responses": {"204": {"description": "deleted"}, **openapi.errors("404", "503")},
+                },
+            },
+        },
+        schemas={
+            "Movie": {
+                "type": "object",
+                "properties": {"name": {"type": "string"}, "favorite_movie": {"type": "string"}},
+                "required": ["name", "favorite_movie"],
+            }
+        },
+    )

@@ -9,8 +9,7 @@ API Gateway events against moto and the TLS+SCRAM SecantusDB.
 
 from __future__ import annotations
 
-import base64
-import importlib.metadata
+import importlib.util
 import json
 import os
 import re
@@ -25,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from tools import lambda_runtime as lambda_runtime_module
 from tools import local_stack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -86,7 +86,7 @@ def test_deployment_zip_stays_under_3_mb(prod_package: Path) -> None:
 
 def test_deployment_zip_bundles_no_boto3_and_no_dev_tools(zip_names: list[str]) -> None:
     assert not top_level(zip_names) & FORBIDDEN_TOP_LEVEL
-    chalice_files = {name for name in zip_names if name.startswith("chalice/")}
+    chalice_files = {name for name in zip_names if name.startswith("chalice/") and "/__pycache__/" not in name}
     assert chalice_files == {"chalice/__init__.py", "chalice/app.py"}, "only Chalice's runtime belongs in Lambda"
 
 
@@ -98,6 +98,23 @@ def test_deployment_zip_holds_the_app_and_what_lambda_lacks(zip_names: list[str]
     assert any(name.startswith("orjson/") and name.endswith(abi) for name in zip_names)
 
 
+def test_deployment_zip_carries_bytecode_lambda_can_use_without_checking_sources(zip_names: list[str]) -> None:
+    # /var/task is read-only: without it, every cold start compiles every module it imports.
+    tag = sys.implementation.cache_tag
+    expected = {f"__pycache__/app.{tag}.pyc", f"chalicelib/docdb/__pycache__/client.{tag}.pyc",
+                f"pymongo/__pycache__/__init__.{tag}.pyc", f"bson/__pycache__/__init__.{tag}.pyc",
+                f"chalice/__pycache__/app.{tag}.pyc"}  # fmt: skip
+    assert expected <= set(zip_names)
+    assert not [name for name in zip_names if name.startswith(("dns/", "gridfs/")) and name.endswith(".pyc")]
+
+
+def test_deployment_bytecode_is_unchecked_hash_based(prod_package: Path) -> None:
+    with zipfile.ZipFile(prod_package / "deployment.zip") as archive:
+        header = archive.read(f"__pycache__/app.{sys.implementation.cache_tag}.pyc")[:16]
+    assert header[:4] == importlib.util.MAGIC_NUMBER
+    assert int.from_bytes(header[4:8], "little") == 0b01  # hash-based, not checked against the source
+
+
 # --- the package running on its own ------------------------------------------
 
 DRIVER = textwrap.dedent(
@@ -105,7 +122,6 @@ DRIVER = textwrap.dedent(
     import importlib, importlib.util, json, sys
 
     package_dir, runtime_dir, events_file = sys.argv[1:4]
-    sys.path[:0] = [package_dir, runtime_dir]  # /var/task first, then the runtime's boto3
 
 
     class Context:
@@ -149,68 +165,14 @@ DRIVER = textwrap.dedent(
 )
 
 
-def boto3_closure() -> set[str]:
-    """boto3 and the distributions it needs (extras excluded), as the Lambda runtime has them."""
-    todo, seen = ["boto3"], set()
-    while todo:
-        name = todo.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        for requirement in importlib.metadata.requires(name) or []:
-            if ";" not in requirement:  # extras and markers: not in Lambda either
-                todo.append(re.split(r"[\s<>=!~\[(]", requirement.strip(), maxsplit=1)[0])
-    return seen
-
-
 @pytest.fixture(scope="session")
 def lambda_runtime(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A directory of symlinks to boto3 and its dependencies, and nothing else."""
-    runtime = tmp_path_factory.mktemp("lambda-runtime")
-    for dist_name in boto3_closure():
-        dist = importlib.metadata.distribution(dist_name)
-        tops = {Path(str(f)).parts[0] for f in dist.files or [] if not str(f).startswith("..")}
-        for top in tops - {"__pycache__", "bin"}:
-            target = Path(str(dist.locate_file(top)))
-            if not (runtime / top).exists():
-                (runtime / top).symlink_to(target, target_is_directory=target.is_dir())
-    assert {"boto3", "botocore", "jmespath", "dateutil", "urllib3"} <= {p.name for p in runtime.iterdir()}
-    return runtime
+    return lambda_runtime_module.build_runtime(tmp_path_factory.mktemp("lambda-runtime"))
 
 
-def proxy_event(
-    method: str,
-    resource: str,
-    path: str,
-    path_parameters: dict[str, str] | None = None,
-    authorizer: dict[str, str] | None = None,
-) -> dict[str, Any]:
-    """A REST API (payload 1.0) Lambda proxy event, as API Gateway sends it."""
-    headers = {"Accept": "application/json", "Host": "abc123.execute-api.us-east-1.amazonaws.com"}
-    context: dict[str, Any] = {
-        "resourcePath": resource, "httpMethod": method, "path": f"/api{path}", "stage": "api",
-        "requestId": str(uuid.uuid4()), "accountId": "123456789012", "apiId": "abc123",
-        "identity": {"sourceIp": "192.0.2.10"},
-    }  # fmt: skip
-    if authorizer is not None:
-        context["authorizer"] = authorizer
-    return {
-        "resource": resource, "path": path, "httpMethod": method,
-        "headers": headers, "multiValueHeaders": {k: [v] for k, v in headers.items()},
-        "queryStringParameters": None, "multiValueQueryStringParameters": None,
-        "pathParameters": path_parameters, "stageVariables": None,
-        "requestContext": context, "body": None, "isBase64Encoded": False,
-    }  # fmt: skip
-
-
-def token_event(user: str, password: str) -> dict[str, str]:
-    """A TOKEN authorizer event for ``Authorization: Basic …``."""
-    token = base64.b64encode(f"{user}:{password}".encode()).decode()
-    return {
-        "type": "TOKEN",
-        "authorizationToken": f"Basic {token}",
-        "methodArn": "arn:aws:execute-api:us-east-1:123456789012:abc123/api/GET/docdb/blog/test",
-    }
+proxy_event = lambda_runtime_module.proxy_event
+token_event = lambda_runtime_module.token_event
 
 
 @pytest.fixture(scope="module")
@@ -220,8 +182,7 @@ def standalone(
     """Unzip the package, run its handlers in an isolated Python, and return what it reported."""
     work = tmp_path_factory.mktemp("standalone")
     package_dir = work / "task"
-    with zipfile.ZipFile(prod_package / "deployment.zip") as archive:
-        archive.extractall(package_dir)
+    lambda_runtime_module.unpack(prod_package / "deployment.zip", package_dir)
     # The operator's CA bundle sits at the package root (from vendor/); here, the local CA.
     shutil.copyfile(stack.secantus.ca_file, package_dir / "global-bundle.pem")
 
@@ -248,7 +209,7 @@ def standalone(
     events_file = work / "events.json"
     events_file.write_text(json.dumps(events))
     driver = work / "driver.py"
-    driver.write_text(DRIVER)
+    driver.write_text(lambda_runtime_module.PATH_SETUP + DRIVER)
 
     env = {
         **local_stack.aws_env(stack.moto.endpoint),
@@ -262,8 +223,7 @@ def standalone(
         # DOCDB_CA_FILE unset: the default name must be found at the package root.
     }
     result = subprocess.run(
-        # -I: no environment, no script directory, no user site; -S: no site-packages at all.
-        [sys.executable, "-I", "-S", str(driver), str(package_dir), str(lambda_runtime), str(events_file)],
+        lambda_runtime_module.isolated_python(driver, str(package_dir), str(lambda_runtime), str(events_file)),
         cwd=work,  # not the package root, so the CA is found by the package-root lookup
         env=env,
         capture_output=True,

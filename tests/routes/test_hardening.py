@@ -13,15 +13,11 @@ from typing import Any
 
 import pytest
 from bson import ObjectId
-from pymongo import monitoring
 
 from chalicelib import paging, web
-from chalicelib.docdb.client import DocdbConnection
 from chalicelib.docdb.query import FindSpec, UpdateSpec, check_namespace
-from chalicelib.docdb.service import CollectionService
 from chalicelib.errors import BadRequestError
 from tests.support import ADMIN, basic, body, get, send
-from tools import local_stack
 
 SEED = [{"_id": i, "name": f"user{i}", "rating": i, "tags": ["a", "b"][: i % 3], "s": "a" * 30} for i in range(6)]
 JS_FUNCTION = {"$function": {"body": "function() { return true }", "args": [], "lang": "js"}}
@@ -392,39 +388,6 @@ def test_valid_credentials_of_a_reader_cannot_write(client, stack, seeded):
 
 
 # --- every command carries maxTimeMS ---------------------------------------------------------
-
-
-class _Secret:
-    def __init__(self, secret: dict[str, Any]) -> None:
-        self._secret = secret
-
-    def get_json(self, _secret_id: str) -> dict[str, Any]:
-        return self._secret
-
-    def invalidate(self, _secret_id: str) -> None:
-        pass
-
-
-@pytest.fixture
-def watched_service(stack) -> Any:
-    commands: list[dict[str, Any]] = []
-
-    class Listener(monitoring.CommandListener):
-        def started(self, event: monitoring.CommandStartedEvent) -> None:
-            commands.append(dict(event.command))
-
-        def succeeded(self, event: Any) -> None:
-            pass
-
-        def failed(self, event: Any) -> None:
-            pass
-
-    def factory(_secret: dict[str, Any], _ca: str, _pool: int) -> Any:
-        return stack.secantus.client(event_listeners=[Listener()])
-
-    connection = DocdbConnection(_Secret(stack.secantus.secret()), local_stack.DOCDB_SECRET_ID, "", 1, factory)
-    yield CollectionService(connection), commands
-    connection.reset()
 
 
 def _sent(commands: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:

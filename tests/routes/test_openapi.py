@@ -31,7 +31,7 @@ def test_document_is_valid_openapi_3():
 
 def test_every_route_is_documented():
     missing = app_operations() - documented_operations()
-    assert not missing, f"routes missing from chalicelib/openapi.py: {sorted(missing)}"
+    assert not missing, f"routes missing from the OpenAPI document (see chalicelib/openapi.py): {sorted(missing)}"
 
 
 def test_every_documented_operation_is_a_route():
@@ -48,13 +48,15 @@ def test_path_parameters_match_the_route_placeholders():
 
 @pytest.mark.parametrize("path", [p for p in DOC["paths"] if p.startswith("/docdb/")])
 def test_docdb_operations_document_every_error_of_the_contract(path):
-    for method in ("get", "post", "put", "patch", "delete"):
-        operation = DOC["paths"][path][method]
+    operations = {method: op for method, op in DOC["paths"][path].items() if method in METHODS}
+    assert operations
+    for method, operation in operations.items():
         assert operation["security"] == [{"basicAuth": []}]
         assert {"400", "401", "403", "503"} <= set(operation["responses"]), (path, method)
-        if method != "get":
+        if method not in ("get", "head"):
             assert {"413", "415"} <= set(operation["responses"]), (path, method)
-    assert "409" in DOC["paths"][path]["post"]["responses"]
+    if path.count("/") == 3:  # a collection: its inserts may collide on _id
+        assert "409" in operations["post"]["responses"]
 
 
 def test_every_response_but_204_has_a_json_body_schema():
@@ -63,7 +65,7 @@ def test_every_response_but_204_has_a_json_body_schema():
             if method not in METHODS:
                 continue
             for status, response in operation["responses"].items():
-                if status != "204":
+                if status != "204" and path != "/docs":  # /docs is the HTML page
                     assert "schema" in response["content"]["application/json"], (path, method, status)
 
 
