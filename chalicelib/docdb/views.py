@@ -140,7 +140,10 @@ def openapi_section() -> openapi.Section:
         "requestBody": openapi.body(query.INSERT_BODY),
         "responses": {
             "201": {
-                "description": "the stored document(s), _id included",
+                "description": (
+                    "the stored document(s), _id included; when that echo would not fit in the response, "
+                    'only each _id ({"_id": …} or an array of them), or {"inserted_count": n}'
+                ),
                 "content": openapi.json_content(
                     {"oneOf": [openapi.ref("Document"), {"type": "array", "items": openapi.ref("Document")}]}
                 ),
