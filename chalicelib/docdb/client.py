@@ -180,6 +180,23 @@ class DocdbConnection:
                     self._client = self._factory(secret, self._ca_file, self._pool_size)
         return self._client
 
+    def cursor_key(self) -> bytes:
+        """The key this stage signs DocumentDB cursors with.
+
+        Derived from the DocumentDB secret's password, which every container
+        of the stage reads anyway and no caller knows: no new secret, no new
+        infrastructure.  Rotating the password retires outstanding cursors (a
+        400 asking to start again).
+        """
+        import hashlib
+        import hmac
+
+        password = self._secrets.get_json(self._secret_id).get("password")
+        if not isinstance(password, str) or not password:
+            log.error("the DocumentDB secret has no password to derive the cursor key from")
+            raise ConfigurationError("the DocumentDB secret must hold host, port, username and password")
+        return hmac.new(password.encode("utf-8", "surrogatepass"), b"docdb-rest cursor key v1", hashlib.sha256).digest()
+
     def close(self) -> None:
         """Close the client, if one was built; the next call builds another."""
         with self._lock:
