@@ -12,7 +12,9 @@ from tools import local_stack
 
 
 def _token(response) -> str:
-    return parse_qs(urlsplit(next_url(response)).query)["next"][0]
+    link = next_url(response)
+    assert link is not None
+    return parse_qs(urlsplit(link).query)["next"][0]
 
 
 def _edit(token: str, **changes) -> str:
