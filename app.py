@@ -145,6 +145,10 @@ def _request() -> Request:
     return app.current_request
 
 
+# Basic auth, and the Data API's key headers.
+_CREDENTIAL_HEADERS = ("authorization", "apikey", "api-key")
+
+
 @app.middleware("http")
 def error_details(event: Any, get_response: Any) -> Response:
     """Add Retry-After to every 503, and the request id to every 500.
@@ -155,7 +159,8 @@ def error_details(event: Any, get_response: Any) -> Response:
     """
     response = get_response(event)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    if (event.context or {}).get("authorizer") or (event.headers or {}).get("authorization"):
+    headers = event.headers or {}
+    if (event.context or {}).get("authorizer") or any(headers.get(h) for h in _CREDENTIAL_HEADERS):
         response.headers["Cache-Control"] = "no-store"
     if response.status_code == 503:
         response.headers.setdefault("Retry-After", str(errors.RETRY_AFTER_SECONDS))

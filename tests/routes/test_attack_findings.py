@@ -207,3 +207,11 @@ def test_a_raw_quote_or_angle_bracket_in_the_path_never_reaches_the_link_header(
     target = link[link.index("<") + 1 : link.rindex(">")]
     assert '"' not in target and ">" not in target and "<" not in target
     assert next_url(response) is not None
+
+
+@pytest.mark.parametrize("header", ["apiKey", "api-key"])
+def test_data_api_responses_to_a_key_are_not_cached(client, header):
+    body_ = {"dataSource": "x", "database": "blog", "collection": "c", "filter": {}}
+    response = send(client, "POST", "/action/find", body_, {header: "not-a-real-key"})
+    assert response.headers["Cache-Control"] == "no-store"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
