@@ -224,6 +224,7 @@ def check_filter(value: Any, name: str = "filter") -> None:
 def check_expression(value: Any, where: str) -> None:
     """An aggregation expression: the operators allowed in ``$expr`` and update pipelines."""
     _walk(value, EXPRESSION, where, 0)
+    _check_built(value, where)
 
 
 def check_accumulator(value: Any, where: str) -> None:
@@ -235,6 +236,7 @@ def check_accumulator(value: Any, where: str) -> None:
         reason = BLOCKED.get(operator) or f"the accumulators allowed are {', '.join(sorted(ACCUMULATORS))}"
         raise OperatorNotAllowedError(str(operator), where, reason)
     _walk(argument, EXPRESSION, f"{where}.{operator}", 1)
+    _check_built(argument, f"{where}.{operator}")
 
 
 def check_field_name(name: Any, where: str) -> None:

@@ -189,3 +189,11 @@ def test_allowlist_paths_render_as_before():
     with pytest.raises(allowlist.OperatorNotAllowedError) as raised:
         query.as_filter({"$or": [{"a": 1}, {"b": {"$where": "x"}}]})
     assert "filter.$or[1].b uses $where" in str(raised.value)
+
+
+def test_aggregation_expressions_have_the_same_build_budget():
+    with pytest.raises(BadRequestError, match="field references"):
+        allowlist.check_expression({"$concat": ["$big"] * 100}, "pipeline[0].$project.x")
+    with pytest.raises(BadRequestError, match="field references"):
+        allowlist.check_accumulator({"$push": {"$concat": ["$big"] * 100}}, "pipeline[0].$group.x")
+    allowlist.check_expression({"$concat": ["$a", "-", "$b"]}, "pipeline[0].$project.x")
