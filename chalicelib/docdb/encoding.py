@@ -145,7 +145,7 @@ UNREADABLE = (
     "a value that cannot be written); read it with a projection that leaves out the deep or odd fields"
 )
 # Anything decoding or encoding one stored document can raise.
-_ENCODING_ERRORS = (BSONError, orjson.JSONEncodeError, RecursionError, OverflowError, ValueError, TypeError)
+ENCODING_ERRORS = (BSONError, orjson.JSONEncodeError, RecursionError, OverflowError, ValueError, TypeError)
 
 
 def _encode_document(document: Any) -> bytes:
@@ -160,9 +160,9 @@ def _encode_document(document: Any) -> bytes:
         if type(document) is RawBSONDocument:
             document = decode(document.raw, _DECODE)
         return orjson.dumps(document, default=_default, option=_OPTIONS)
-    except _ENCODING_ERRORS as exc:
+    except ENCODING_ERRORS as exc:
         log.warning("a stored document cannot be written as JSON: %s", type(exc).__name__)
     try:
         return orjson.dumps({"_id": document["_id"], "$error": UNREADABLE}, default=_default, option=_OPTIONS)
-    except (*_ENCODING_ERRORS, KeyError):
+    except (*ENCODING_ERRORS, KeyError):
         return orjson.dumps({"$error": UNREADABLE})
