@@ -193,7 +193,7 @@ class DocdbConnection:
 
         password = self._secrets.get_json(self._secret_id).get("password")
         if not isinstance(password, str) or not password:
-            log.error("the DocumentDB secret has no password to derive the cursor key from")
+            log.error("the DocumentDB secret lacks host, port, username or password")
             raise ConfigurationError("the DocumentDB secret must hold host, port, username and password")
         return hmac.new(password.encode("utf-8", "surrogatepass"), b"docdb-rest cursor key v1", hashlib.sha256).digest()
 

@@ -52,8 +52,7 @@ class CollectionService:
         """
         sort = spec.sort if any(k == "_id" for k, _ in spec.sort) else [*spec.sort, ("_id", 1)]
         query_id = _query_id(database, collection, spec.filter, spec.projection, sort)
-        key = self._connection.cursor_key()
-        offset = self._offset(spec.cursor, spec.skip, query_id, key)
+        offset = self._offset(spec.cursor, spec.skip, query_id)
 
         def operation(client: Any) -> Page:
             # Raw documents stay undecoded in the driver's batch; _fill_page
@@ -71,7 +70,7 @@ class CollectionService:
             )
             body, count, more = self._fill_page(cursor, spec.limit)
             total = coll.count_documents(spec.filter, maxTimeMS=MAX_TIME_MS) if spec.count else None
-            token = encode_cursor(CURSOR_KIND, key, o=offset + count, q=query_id) if more else None
+            token = self._cursor(o=offset + count, q=query_id) if more else None
             return Page(body, token, total)
 
         return self._connection.run(operation)
@@ -160,15 +159,14 @@ class CollectionService:
         if pipeline and "$sort" in pipeline[-1] and "_id" not in pipeline[-1]["$sort"]:
             pipeline[-1] = {"$sort": {**pipeline[-1]["$sort"], "_id": 1}}
         query_id = _query_id(database, collection, spec.pipeline)
-        key = self._connection.cursor_key()
-        offset = self._offset(spec.cursor, 0, query_id, key)
+        offset = self._offset(spec.cursor, 0, query_id)
         pipeline += [*([{"$skip": offset}] if offset else []), {"$limit": spec.limit + 1}]
 
         def operation(client: Any) -> Page:
             coll = client[database].get_collection(collection, codec_options=_RAW_DOCUMENTS)
             cursor = coll.aggregate(pipeline, allowDiskUse=False, maxTimeMS=MAX_TIME_MS, batchSize=spec.limit + 1)
             body, count, more = self._fill_page(cursor, spec.limit)
-            token = encode_cursor(CURSOR_KIND, key, o=offset + count, q=query_id) if more else None
+            token = self._cursor(o=offset + count, q=query_id) if more else None
             return Page(body, token, None)
 
         return self._connection.run(operation)
@@ -243,11 +241,13 @@ class CollectionService:
 
         return self._connection.run(operation, write=True)
 
-    @staticmethod
-    def _offset(cursor: str | None, start: int, query_id: str, key: bytes) -> int:
+    def _cursor(self, **fields: Any) -> str:
+        return encode_cursor(CURSOR_KIND, self._connection.cursor_key(), **fields)
+
+    def _offset(self, cursor: str | None, start: int, query_id: str) -> int:
         if cursor is None:
             return start
-        data = decode_cursor(cursor, CURSOR_KIND, key)
+        data = decode_cursor(cursor, CURSOR_KIND, self._connection.cursor_key())
         offset = data.get("o")
         if data.get("q") != query_id or type(offset) is not int or not 0 <= offset < 2**31:
             raise BadRequestError("next is not a cursor this query issued; start again without it")
