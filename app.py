@@ -119,12 +119,19 @@ def get_user_directory() -> UserDirectory:
 
 def get_collection_service() -> CollectionService:
     if deps.collections is None:
-        from chalicelib.docdb.client import DocdbConnection
+        from functools import partial
+
+        from chalicelib.docdb.client import DocdbConnection, build_client
         from chalicelib.docdb.service import CollectionService
 
         settings = get_settings()
         connection = DocdbConnection(
-            get_secrets(), settings.require("docdb_secret_id"), settings.docdb_ca_file, settings.docdb_pool_size
+            get_secrets(),
+            settings.require("docdb_secret_id"),
+            settings.docdb_ca_file,
+            settings.docdb_pool_size,
+            factory=partial(build_client, write_concern=settings.docdb_write_concern),
+            deadline_on_writes=settings.docdb_deadline_on_writes,
         )
         deps.collections = CollectionService(connection)
     return deps.collections
@@ -139,6 +146,10 @@ def _request() -> Request:
     return app.current_request
 
 
+# Basic auth, and the Data API's key headers.
+_CREDENTIAL_HEADERS = ("authorization", "apikey", "api-key")
+
+
 @app.middleware("http")
 def request_log(event: Any, get_response: Any) -> Response:
     """One JSON line per request (chalicelib/requestlog.py); registered first, so it sees the final status."""
@@ -149,8 +160,17 @@ def request_log(event: Any, get_response: Any) -> Response:
 
 @app.middleware("http")
 def error_details(event: Any, get_response: Any) -> Response:
-    """Add Retry-After to every 503, and the request id to every 500."""
+    """Add Retry-After to every 503, and the request id to every 500.
+
+    Every response carries ``X-Content-Type-Options: nosniff``; those to an
+    authenticated caller also ``Cache-Control: no-store``, so no shared cache
+    keeps one user's documents for another.
+    """
     response = get_response(event)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers = event.headers or {}
+    if (event.context or {}).get("authorizer") or any(headers.get(h) for h in _CREDENTIAL_HEADERS):
+        response.headers["Cache-Control"] = "no-store"
     if response.status_code == 503:
         response.headers.setdefault("Retry-After", str(errors.RETRY_AFTER_SECONDS))
     elif response.status_code == 500 and isinstance(response.body, dict):

@@ -87,7 +87,9 @@ def verify_password(password: str, encoded: str) -> bool:
 
 def parse_basic(header: str | None) -> tuple[str, str] | None:
     """``(user, password)`` from an ``Authorization: Basic …`` value, else None."""
-    if not header or len(header) > MAX_HEADER_CHARS:
+    # Basic credentials are base64, so a valid header is ASCII; anything else
+    # (a non-ASCII byte, a lone surrogate) would break the decoding below.
+    if not header or len(header) > MAX_HEADER_CHARS or not header.isascii():
         return None
     scheme, _, token = header.strip().partition(" ")
     if scheme.lower() != "basic" or not token:

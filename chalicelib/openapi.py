@@ -77,7 +77,11 @@ ERRORS = {
     "413": error("the body is over the size limit"),
     "415": error("the body is not application/json"),
     "503": {
-        "description": "a backend is unreachable, throttling or misconfigured; retry after Retry-After",
+        "description": (
+            "Code ConfigurationError: the stage's configuration or a secret is unusable and an operator must act; "
+            "Code ServiceUnavailableError: a backend is unreachable, busy, throttling or did not answer in time. "
+            "Retry after Retry-After"
+        ),
         "headers": RETRY_AFTER,
         "content": json_content({"anyOf": [ref("Error"), ref("GatewayError")]}),
     },

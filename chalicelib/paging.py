@@ -2,17 +2,24 @@
 
 A cursor is base64url-encoded JSON ``{"k": kind, ...}``.  The kind stops a
 cursor of one list being replayed on another; every field is checked on the
-way back in, so a forged or corrupt cursor is a 400, never a 500.
+way back in, so a corrupt cursor is a 400, never a 500.  A DocumentDB cursor
+also carries an HMAC under a key derived from the stage's DocumentDB secret
+(:meth:`chalicelib.docdb.client.DocdbConnection.cursor_key`), so an edited or
+forged one is a 400 too.  Link and movie cursors are not signed: they hold
+only the key to start after, so an edited one starts elsewhere in the same
+table and reaches nothing a walk from the start would not.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import json
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from chalicelib.errors import BadRequestError
 
@@ -23,6 +30,7 @@ MAX_CURSOR_CHARS = 4096
 # written the response as JSON; a page stays under 5 MB of that.
 MAX_PAGE_BYTES = 5 * 1024 * 1024
 _ASCII = bytes(range(128))
+_PATH_SAFE = "/%:@!$&'()*+,;=-._~"
 
 
 def lambda_size(encoded: bytes) -> int:
@@ -76,16 +84,29 @@ def parse_limit(raw: str | None, default: int = DEFAULT_LIMIT, maximum: int = MA
     return int(raw)
 
 
-def encode_cursor(kind: str, **fields: Any) -> str:
+def encode_cursor(kind: str, signing_key: bytes | None = None, **fields: Any) -> str:
+    """An opaque cursor for ``kind``; with ``signing_key``, followed by ``.`` and its HMAC."""
     raw = json.dumps({"k": kind, **fields}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+    token = base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+    if signing_key is None:
+        return token
+    return f"{token}.{_signature(signing_key, token)}"
 
 
-def decode_cursor(token: str, kind: str) -> dict[str, Any]:
-    """The fields of a cursor made by :func:`encode_cursor` for ``kind``."""
+def _signature(key: bytes, token: str) -> str:
+    digest = hmac.new(key, token.encode("ascii"), hashlib.sha256).digest()[:16]
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def decode_cursor(token: str, kind: str, signing_key: bytes | None = None) -> dict[str, Any]:
+    """The fields of a cursor made by :func:`encode_cursor` for ``kind`` (and ``signing_key``)."""
     invalid = BadRequestError("next is not a cursor this list issued; start again without it")
     if not token or len(token) > MAX_CURSOR_CHARS or not token.isascii():
         raise invalid
+    if signing_key is not None:
+        token, _, signature = token.partition(".")
+        if not hmac.compare_digest(signature, _signature(signing_key, token)):
+            raise invalid
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         data = json.loads(raw)
@@ -100,4 +121,6 @@ def next_link(path: str, query: Mapping[str, str], token: str) -> str:
     """The ``Link`` header value for the page after this one."""
     params = {k: v for k, v in query.items() if k != "next"}
     params["next"] = token
-    return f'<{path}?{urlencode(params)}>; rel="next"'
+    # The path comes from the request: percent-encode anything that could end
+    # the <…> or the header's quoting (a raw > or "), keeping existing escapes.
+    return f'<{quote(path, safe=_PATH_SAFE)}?{urlencode(params)}>; rel="next"'

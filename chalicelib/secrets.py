@@ -18,13 +18,32 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlencode
 
-from chalicelib.errors import ServiceUnavailableError
+from chalicelib.errors import ConfigurationError, ServiceUnavailableError
 
 log = logging.getLogger(__name__)
 
 
-class SecretError(ServiceUnavailableError):
-    """A secret could not be read or is not what it should be (a 503 to callers)."""
+# A secret read that fails with one of these will fail again until an
+# operator acts: the secret is missing, unreadable by this role, or broken.
+_MISCONFIGURED = {
+    "ResourceNotFoundException",
+    "AccessDeniedException",
+    "DecryptionFailure",
+    "InvalidRequestException",
+    "InvalidParameterException",
+    "UnrecognizedClientException",
+}
+
+# Either kind of failure: ConfigurationError (Code "ConfigurationError": an
+# operator must act) or a plain ServiceUnavailableError (try again shortly).
+# Both are 503s; neither message names the secret (the log does).
+SecretError = ServiceUnavailableError
+
+
+def _refused(code: str) -> ServiceUnavailableError:
+    if code in _MISCONFIGURED:
+        return ConfigurationError(f"a secret this stage needs cannot be read ({code})")
+    return ServiceUnavailableError("Secrets Manager is busy or failing; try again shortly")
 
 
 class SecretsLoader:
@@ -105,7 +124,7 @@ class SecretsLoader:
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             log.error("cannot read secret %s: %s", secret_id, code)
-            raise SecretError(f"the secret {secret_id} cannot be read ({code})") from None
+            raise _refused(code) from None
         except BotoCoreError as exc:
             log.warning("Secrets Manager unreachable reading %s: %s", secret_id, type(exc).__name__)
             raise SecretError("Secrets Manager is unreachable; try again shortly") from None
@@ -119,7 +138,7 @@ def _json_object(secret_id: str, response: Any) -> dict[str, Any]:
         value = None
     if not isinstance(value, dict):
         log.error("secret %s is not a JSON object", secret_id)
-        raise SecretError(f"the secret {secret_id} is not a JSON object")
+        raise ConfigurationError("a secret this stage needs is not a JSON object")
     return value
 
 
@@ -208,7 +227,7 @@ class ExtensionClient:
                 return json.loads(body)
             except ValueError:
                 log.error("the secrets extension answered %s with something that is not JSON", SecretId)
-                raise SecretError(f"the secret {SecretId} cannot be read (malformed answer)") from None
+                raise SecretError("the secrets extension answered something unreadable; try again shortly") from None
         raise _extension_error(SecretId, status, body)
 
 
@@ -217,7 +236,7 @@ def _extension_error(secret_id: str, status: int, body: bytes) -> SecretError:
     if status in (401, 403) and b"__type" not in body:
         # The extension's own refusal (wrong or missing token), not Secrets Manager's.
         log.error("the secrets extension refused the session token reading %s (%d)", secret_id, status)
-        return SecretError(f"the secret {secret_id} cannot be read (the extension refused the request)")
+        return ConfigurationError("a secret this stage needs cannot be read (the extension refused the request)")
     if status == 429 or status >= 500:
         # 500 its own failure, 502/504 Secrets Manager unreachable or slow, 503 not ready yet.
         log.warning("the secrets extension could not read %s: %d", secret_id, status)
@@ -229,7 +248,7 @@ def _extension_error(secret_id: str, status: int, body: bytes) -> SecretError:
         code = ""
     code = code.rsplit("#", 1)[-1] or f"HTTP {status}"
     log.error("cannot read secret %s: %s", secret_id, code)
-    return SecretError(f"the secret {secret_id} cannot be read ({code})")
+    return _refused(code)
 
 
 def _botocore_client() -> Any:

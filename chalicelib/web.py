@@ -57,6 +57,17 @@ def _short(exc: Exception) -> str:
     return text if len(text) <= 200 else text[:200] + "…"
 
 
+def is_text(value: str) -> bool:
+    """Whether ``value`` is valid Unicode (a \\ud800 escape in JSON gives a lone surrogate)."""
+    if value.isascii():
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def request_path(request: Any) -> str:
     """The path the client asked for (with the stage prefix on API Gateway)."""
     context = request.context or {}

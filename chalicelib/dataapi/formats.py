@@ -111,14 +111,26 @@ def documents_body(documents: Iterable[Any], media_type: str, max_bytes: int = M
     """``{"documents": [...]}`` within ``max_bytes`` as Lambda counts it, or a 400."""
     page = PageBuffer(max_bytes - lambda_size(b'{"documents":}'))
     for document in documents:
-        if type(document) is RawBSONDocument:
-            document = _shown(document)
-        if not page.add(dumps(document, media_type)):
+        if not page.add(_document(document, media_type)):
             raise BadRequestError(
                 f"the matching documents come to more than the {max_bytes} byte response limit after "
                 f"{page.count}; narrow the filter, project fewer fields or lower limit"
             )
     return b'{"documents":' + bytes(page.body()) + b"}"
+
+
+def _document(document: Any, media_type: str) -> bytes:
+    """One document; one that cannot be written becomes the stub the REST routes use (issue 11)."""
+    try:
+        if type(document) is RawBSONDocument:
+            document = _shown(document)
+        return dumps(document, media_type)
+    except encoding.ENCODING_ERRORS:
+        pass
+    try:
+        return dumps({"_id": document["_id"], "$error": encoding.UNREADABLE}, media_type)
+    except (*encoding.ENCODING_ERRORS, KeyError):
+        return dumps({"$error": encoding.UNREADABLE}, media_type)
 
 
 def within_budget(body: bytes, max_bytes: int = MAX_PAGE_BYTES) -> bytes:

@@ -23,17 +23,28 @@ catastrophic backtracking.  ``maxTimeMS`` bounds whatever slips past that.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
-from bson import Code, Regex
+from bson import Code, DBRef, Regex
 
 from chalicelib.errors import BadRequestError
 
 MAX_DEPTH = 100  # BSON nests at most 100 levels
 MAX_REGEX_CHARS = 512
 MAX_PIPELINE_STAGES = 20
-REGEX_OPTIONS = frozenset("imsx")
+# No "x": in extended mode white space and "#" comments hide a pattern's
+# shape from the nested-repetition scan below.
+REGEX_OPTIONS = frozenset("ims")
+_REGEX_FLAGS = re.IGNORECASE | re.MULTILINE | re.DOTALL
+# How many times the strings, arrays and objects one expression builds may
+# name a document field ("$name", "$$ROOT"): each such name can stand for up
+# to 16 MB, so {"$concat": ["$big", "$big", …]} would build gigabytes.
+MAX_BUILT_FIELD_REFS = 16
+_BUILDERS = frozenset({"$concat"})
+# Positional update paths ("a.$.b", "a.$[].b") are the only $-parts a field path may hold.
+_POSITIONAL = frozenset({"$", "$[]"})
 
 # Where a value stands, which decides the operators it may hold.
 QUERY = "query"  # a filter, $elemMatch, $pull's condition
@@ -159,10 +170,45 @@ _WHAT = {
 }
 
 
+class _Path:
+    """Where a value stands (``filter.$or[1].name``), rendered only for an error message.
+
+    Building the string at every step would copy a long key once per element
+    under it: a 2.5 M-character key over a 1.2 M-element array made the walk
+    quadratic.  Each part is cut to 64 characters when rendered.
+    """
+
+    __slots__ = ("parent", "part")
+
+    def __init__(self, parent: _Path | str, part: str) -> None:
+        self.parent = parent
+        self.part = part
+
+    def __str__(self) -> str:
+        parts: list[str] = []
+        node: _Path | str = self
+        while isinstance(node, _Path):
+            parts.append(node.part if len(node.part) <= 64 else node.part[:60] + "…")
+            node = node.parent
+        parts.append(node)
+        return "".join(reversed(parts))
+
+
+def _field(parent: _Path | str, key: str) -> _Path:
+    return _Path(parent, "." + key)
+
+
+def _item(parent: _Path | str, index: int) -> _Path:
+    return _Path(parent, f"[{index}]")
+
+
+Where = _Path | str
+
+
 class OperatorNotAllowedError(BadRequestError):
     """A ``$name`` that is not on the list for where it stands."""
 
-    def __init__(self, operator: str, where: str, reason: str) -> None:
+    def __init__(self, operator: str, where: Where, reason: str) -> None:
         super().__init__(f"{where} uses {operator}, which is not accepted: {reason}")
         self.operator = operator
 
@@ -178,6 +224,7 @@ def check_filter(value: Any, name: str = "filter") -> None:
 def check_expression(value: Any, where: str) -> None:
     """An aggregation expression: the operators allowed in ``$expr`` and update pipelines."""
     _walk(value, EXPRESSION, where, 0)
+    _check_built(value, where)
 
 
 def check_accumulator(value: Any, where: str) -> None:
@@ -189,6 +236,7 @@ def check_accumulator(value: Any, where: str) -> None:
         reason = BLOCKED.get(operator) or f"the accumulators allowed are {', '.join(sorted(ACCUMULATORS))}"
         raise OperatorNotAllowedError(str(operator), where, reason)
     _walk(argument, EXPRESSION, f"{where}.{operator}", 1)
+    _check_built(argument, f"{where}.{operator}")
 
 
 def check_field_name(name: Any, where: str) -> None:
@@ -210,7 +258,11 @@ def check_projection(value: dict[str, Any]) -> None:
 
 
 def check_update(value: dict[str, Any]) -> None:
-    """An update document: ``{"$set": {field: value}, …}``."""
+    """An update document: ``{"$set": {field: value}, …}``.
+
+    A dotted field path nests its value one level per part, so the parts
+    count against the depth limit; a ``$rename`` target is a path too.
+    """
     for operator, fields in value.items():
         where = f"update.{operator}"
         context = _operator_context(operator, UPDATE_OPERATORS, "an update operator", "update")
@@ -221,7 +273,14 @@ def check_update(value: dict[str, Any]) -> None:
             _check_key(field, where)
             if field.startswith("$"):
                 raise OperatorNotAllowedError(field, where, f"{where} takes field names, not operators")
-            _walk(item, context, f"{where}.{field}", 2)
+            depth = _check_path(field, where, positional=operator != "$rename")
+            if operator == "$rename":
+                if not isinstance(item, str) or not item:
+                    raise BadRequestError(f"{where}.{field[:64]} must be the new field name")
+                _check_key(item, where)
+                _check_path(item, where, positional=False)
+                continue
+            _walk(item, context, _field(where, field), max(2, depth))
 
 
 def check_update_pipeline(stages: list[Any]) -> None:
@@ -245,6 +304,7 @@ def check_update_pipeline(stages: list[Any]) -> None:
                 raise BadRequestError(f"{where}.$unset takes a field name or an array of field names")
             for field in names:
                 _check_key(field, where)
+                _check_path(field, where, positional=False)
             continue
         if not isinstance(spec, dict):
             _walk(spec, EXPRESSION, f"{where}.{name}", 2)
@@ -253,7 +313,58 @@ def check_update_pipeline(stages: list[Any]) -> None:
             _check_key(field, f"{where}.{name}")
             if field.startswith("$"):
                 raise OperatorNotAllowedError(field, f"{where}.{name}", "a stage takes field names, not operators")
-            _walk(expression, EXPRESSION, f"{where}.{name}.{field}", 3)
+            depth = _check_path(field, f"{where}.{name}", positional=False)
+            at = _field(f"{where}.{name}", field)
+            _walk(expression, EXPRESSION, at, max(3, depth + 1))
+            _check_built(expression, at)
+
+
+def _check_path(path: str, where: Where, positional: bool) -> int:
+    """The depth a dotted field path reaches; 400 past the limit or for a $-part.
+
+    ``{"$set": {"a.$function": 1}}`` or ``{"$rename": {"n": "$where"}}`` would
+    store a ``$`` field name, which no document here may hold.
+    """
+    parts = path.split(".")
+    if len(parts) > MAX_DEPTH:
+        raise BadRequestError(f"{where} names a field path of {len(parts)} parts; the limit is {MAX_DEPTH}")
+    for part in parts:
+        if part.startswith("$") and not (positional and part in _POSITIONAL):
+            raise OperatorNotAllowedError(part[:64], where, "field names may not start with $")
+    return len(parts)
+
+
+def _check_built(expression: Any, where: Where) -> None:
+    """400 when an expression builds strings, arrays or objects from more than
+    :data:`MAX_BUILT_FIELD_REFS` field references.
+
+    The expression is a tree written out in the request (no variables, no
+    loops), so this count bounds what evaluating it can build per document.
+    """
+    refs = 0
+    # (value, inside something being built, is an operator's argument list)
+    stack: list[tuple[Any, bool, bool]] = [(expression, False, False)]
+    while stack:
+        value, building, arguments = stack.pop()
+        if isinstance(value, str):
+            if building and value.startswith("$") and value not in ("$$NOW", "$$REMOVE"):
+                refs += 1
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if key == "$literal":
+                    continue  # not evaluated
+                if key.startswith("$"):
+                    stack.append((item, building or key in _BUILDERS, True))
+                else:
+                    stack.append((item, True, False))  # an object being built
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                stack.append((item, building or not arguments, False))
+    if refs > MAX_BUILT_FIELD_REFS:
+        raise BadRequestError(
+            f"{where} builds a string, array or object from {refs} field references; "
+            f"the limit is {MAX_BUILT_FIELD_REFS}, as each can hold up to 16 MB"
+        )
 
 
 def nested_quantifier(pattern: str) -> bool:
@@ -309,6 +420,32 @@ def nested_quantifier(pattern: str) -> bool:
     return False
 
 
+_INLINE_OPTION = re.compile(r"\(\?([\^a-zA-Z-]*)[:)]")
+
+
+def _inline_option(pattern: str) -> bool:
+    """Whether ``pattern`` opens an inline option group such as ``(?x)`` or
+    ``(?i-s:…)``, or a ``(?#…)`` comment: outside the scan above, either can
+    make the engine see a different pattern from the one that was checked."""
+    i = 0
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\":
+            i += 2
+            continue
+        if char == "[":
+            i = _skip_class(pattern, i)
+            continue
+        if char == "(" and pattern.startswith("?", i + 1):
+            if pattern.startswith("#", i + 2):
+                return True
+            option = _INLINE_OPTION.match(pattern, i)
+            if option and "x" in option.group(1):
+                return True
+        i += 1
+    return False
+
+
 def _unbounded(quantifier: str) -> bool:
     return quantifier[0] in "*+" or (quantifier.startswith("{") and quantifier.rstrip("}").endswith(","))
 
@@ -341,50 +478,62 @@ def _skip_class(pattern: str, i: int) -> int:
     return i + 1
 
 
-def _walk(value: Any, context: str, where: str, depth: int) -> None:
+def _walk(value: Any, context: str, where: Where, depth: int) -> None:
     if depth > MAX_DEPTH:
         raise BadRequestError(f"{where} nests deeper than {MAX_DEPTH} levels")
     if isinstance(value, Code):
         raise OperatorNotAllowedError("$code", where, "JavaScript is never run by this API")
     if isinstance(value, (Regex, re.Pattern)):
-        _check_pattern(value.pattern, where)
+        _check_regex_value(value, where)
+    elif isinstance(value, DBRef):
+        # {"$ref", "$id", "$db"}: names are text, and the id is walked like any value.
+        check_text(value.collection, where)
+        if value.database is not None:
+            check_text(value.database, where)
+        _walk(value.id, LITERAL, _field(where, "$id"), depth + 1)
     elif isinstance(value, dict):
         for key, item in value.items():
             _check_key(key, where)
             if key.startswith("$"):
                 child = _operator_context(key, _ALLOWED[context], _WHAT[context], where)
                 if context == QUERY and key == "$regex":
-                    _check_regex_operand(item, f"{where}.$regex")
+                    _check_regex_operand(item, _field(where, "$regex"))
                 elif context == QUERY and key == "$options":
-                    _check_regex_options(item, f"{where}.$options")
+                    _check_regex_options(item, _field(where, "$options"))
+                elif context == QUERY and key == "$expr":
+                    _check_built(item, _field(where, "$expr"))
             else:
                 child = _UNDER_FIELD.get(context, LITERAL)
-            _walk(item, child, f"{where}.{key}", depth + 1)
+            _walk(item, child, _field(where, key), depth + 1)
     elif isinstance(value, (list, tuple)):
         for index, item in enumerate(value):
-            _walk(item, context, f"{where}[{index}]", depth + 1)
+            _walk(item, context, _item(where, index), depth + 1)
     elif isinstance(value, str):
         check_text(value, where)
         if context == EXPRESSION and value.startswith("$$"):
             _check_variable(value, where)
+    elif isinstance(value, bool):
+        pass
     elif isinstance(value, int):
         check_integer(value, where)
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise BadRequestError(f"{where} holds NaN or an infinity, which this API does not store")
 
 
-def check_integer(value: int, where: str) -> None:
+def check_integer(value: int, where: Where) -> None:
     """400 for an integer BSON cannot hold (it has 64 bits at most)."""
     if not -(2**63) <= value < 2**63:
         raise BadRequestError(f"{where} holds an integer outside the 64-bit range; use $numberDecimal")
 
 
-def _check_variable(value: str, where: str) -> None:
+def _check_variable(value: str, where: Where) -> None:
     variable = value[2:].split(".", 1)[0]
     if variable not in EXPRESSION_VARIABLES and not USER_VARIABLE.fullmatch(variable):
         allowed = ", ".join(f"$${v}" for v in sorted(EXPRESSION_VARIABLES))
         raise OperatorNotAllowedError(f"$${variable}", where, f"the variables allowed are {allowed}")
 
 
-def _operator_context(operator: Any, allowed: dict[str, str], what: str, where: str) -> str:
+def _operator_context(operator: Any, allowed: dict[str, str], what: str, where: Where) -> str:
     if operator in BLOCKED:
         raise OperatorNotAllowedError(operator, where, f"{BLOCKED[operator]}, which this API never allows")
     if operator not in allowed:
@@ -393,13 +542,13 @@ def _operator_context(operator: Any, allowed: dict[str, str], what: str, where: 
     return allowed[operator]
 
 
-def _check_key(key: Any, where: str) -> None:
+def _check_key(key: Any, where: Where) -> None:
     if not isinstance(key, str) or "\0" in key:
         raise BadRequestError(f"{where} has a key {key!r}: keys are strings without NUL")
     check_text(key, where)
 
 
-def check_text(text: str, where: str) -> None:
+def check_text(text: str, where: Where) -> None:
     """400 for a string UTF-8 cannot hold (a lone surrogate from a \\ud800 escape)."""
     if not text.isascii():
         try:
@@ -408,7 +557,7 @@ def check_text(text: str, where: str) -> None:
             raise BadRequestError(f"{where} holds text that is not valid Unicode (an unpaired surrogate)") from None
 
 
-def _check_regex_operand(pattern: Any, where: str) -> None:
+def _check_regex_operand(pattern: Any, where: Where) -> None:
     if isinstance(pattern, (Regex, re.Pattern)):
         return  # checked as a value
     if not isinstance(pattern, str):
@@ -416,14 +565,30 @@ def _check_regex_operand(pattern: Any, where: str) -> None:
     _check_pattern(pattern, where)
 
 
-def _check_regex_options(options: Any, where: str) -> None:
+def _check_regex_options(options: Any, where: Where) -> None:
     if not isinstance(options, str) or not set(options) <= REGEX_OPTIONS:
         raise BadRequestError(f"{where} takes a string of the flags {''.join(sorted(REGEX_OPTIONS))}")
 
 
-def _check_pattern(pattern: Any, where: str) -> None:
+def _check_regex_value(value: Any, where: Where) -> None:
+    """A regular expression value ({"$regularExpression": …}): its pattern, and only the flags i, m, s."""
+    flags = value.flags if isinstance(value.flags, int) else -1
+    if flags & ~_REGEX_FLAGS & ~re.UNICODE:
+        raise BadRequestError(f"{where} has a regular expression with flags other than i, m and s")
+    pattern = value.pattern
+    if isinstance(pattern, str):
+        check_text(pattern, where)
+    _check_pattern(pattern, where)
+
+
+def _check_pattern(pattern: Any, where: Where) -> None:
     if isinstance(pattern, bytes):
         pattern = pattern.decode("utf-8", "replace")
+    if _inline_option(pattern):
+        raise BadRequestError(
+            f"{where} turns on extended mode or holds a comment ((?x), (?#…)); "
+            "write the pattern without them (the flags allowed are i, m and s)"
+        )
     if len(pattern) > MAX_REGEX_CHARS:
         raise BadRequestError(
             f"{where} has a regular expression of {len(pattern)} characters; the limit is {MAX_REGEX_CHARS}"

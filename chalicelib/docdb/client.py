@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from chalicelib.errors import BadRequestError, ConfigurationError, ConflictError, ServiceUnavailableError
+from chalicelib.settings import DEFAULT_WRITE_CONCERN
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -78,18 +79,32 @@ def find_ca_file(name: str) -> str:
     for candidate in candidates:
         if candidate.is_file():
             return str(candidate)
-    log.error("TLS is on but the DocumentDB CA bundle %r was not found", name)
-    raise ConfigurationError(
-        f"TLS is on but the CA bundle {name!r} was not found (looked in {', '.join(map(str, candidates))})"
-    )
+    log.error(
+        "TLS is on but the DocumentDB CA bundle %r was not found (looked in %s)",
+        name, ", ".join(map(str, candidates)),
+    )  # fmt: skip
+    # Paths go to the log only.
+    raise ConfigurationError("TLS is on but the DocumentDB CA bundle (DOCDB_CA_FILE) was not found")
 
 
 def _truthy(value: Any) -> bool:
     return value is True or str(value).lower() in ("true", "1", "yes")
 
 
-def build_client(secret: dict[str, Any], ca_file: str, pool_size: int) -> Any:
-    """A MongoClient for the credentials in ``secret`` (DocumentDB's own shape)."""
+def build_client(
+    secret: dict[str, Any],
+    ca_file: str,
+    pool_size: int,
+    write_concern: dict[str, Any] | None = None,
+    **extra: Any,
+) -> Any:
+    """A MongoClient for the credentials in ``secret`` (DocumentDB's own shape).
+
+    Every write it makes (inserts, updates, deletes, undos, transactions)
+    inherits ``write_concern``, by default ``w: "majority", j: true``: a 2xx
+    is only sent once the write is journaled.  ``extra`` goes to MongoClient
+    as is (tests pass ``event_listeners``).
+    """
     from pymongo import MongoClient
 
     try:
@@ -115,6 +130,14 @@ def build_client(secret: dict[str, Any], ca_file: str, pool_size: int) -> Any:
         # pool size + 1 connections to the server.
         "serverMonitoringMode": "poll",
     }
+    concern = DEFAULT_WRITE_CONCERN if write_concern is None else write_concern
+    if "w" in concern:
+        options["w"] = concern["w"]
+    if "j" in concern:
+        options["journal"] = concern["j"]
+    if "wtimeout" in concern:
+        options["wTimeoutMS"] = concern["wtimeout"]
+    options.update(extra)
     if _truthy(secret.get("ssl", False)):
         options.update(tls=True, tlsCAFile=find_ca_file(ca_file))
     if secret.get("replicaSet"):
@@ -138,12 +161,14 @@ class DocdbConnection:
         ca_file: str,
         pool_size: int = 2,
         factory: Callable[[dict[str, Any], str, int], Any] = build_client,
+        deadline_on_writes: bool = True,
     ) -> None:
         self._secrets = secrets
         self._secret_id = secret_id
         self._ca_file = ca_file
         self._pool_size = pool_size
         self._factory = factory
+        self._deadline_on_writes = deadline_on_writes
         self._client: Any = None
         self._lock = threading.Lock()
 
@@ -154,6 +179,23 @@ class DocdbConnection:
                     secret = self._secrets.get_json(self._secret_id)
                     self._client = self._factory(secret, self._ca_file, self._pool_size)
         return self._client
+
+    def cursor_key(self) -> bytes:
+        """The key this stage signs DocumentDB cursors with.
+
+        Derived from the DocumentDB secret's password, which every container
+        of the stage reads anyway and no caller knows: no new secret, no new
+        infrastructure.  Rotating the password retires outstanding cursors (a
+        400 asking to start again).
+        """
+        import hashlib
+        import hmac
+
+        password = self._secrets.get_json(self._secret_id).get("password")
+        if not isinstance(password, str) or not password:
+            log.error("the DocumentDB secret lacks host, port, username or password")
+            raise ConfigurationError("the DocumentDB secret must hold host, port, username and password")
+        return hmac.new(password.encode("utf-8", "surrogatepass"), b"docdb-rest cursor key v1", hashlib.sha256).digest()
 
     def close(self) -> None:
         """Close the client, if one was built; the next call builds another."""
@@ -170,15 +212,21 @@ class DocdbConnection:
         if old is not None:
             old.close()
 
-    def run(self, operation: Callable[[Any], T]) -> T:
+    def run(self, operation: Callable[[Any], T], write: bool = False) -> T:
         """``operation(client)``, with driver failures turned into HTTP errors.
 
         An authentication failure happens before any command runs, so the
         operation is safely tried once more with freshly read credentials.
-        Both tries share one deadline of ``REQUEST_TIMEOUT_S``.
+        Both tries share one deadline of ``REQUEST_TIMEOUT_S``, which the
+        driver also sends as each command's ``maxTimeMS``.  DocumentDB
+        documents ``maxTimeMS`` for reads only, so a stage can keep writes
+        out of the deadline (``DOCDB_DEADLINE_ON_WRITES=false``): they are
+        then bounded by the server selection, connect and socket timeouts.
         """
         import pymongo
 
+        if write and not self._deadline_on_writes:
+            return self._run(operation)
         with pymongo.timeout(REQUEST_TIMEOUT_S):
             return self._run(operation)
 
@@ -195,22 +243,63 @@ class DocdbConnection:
                     self.reset()
                     continue
                 raise _http_error(exc) from None
+            except errors.WaitQueueTimeoutError:
+                log.warning("no DocumentDB connection free within the deadline")
+                raise ServiceUnavailableError("the database connections are all busy; try again shortly") from None
             except errors.ConnectionFailure as exc:
+                if exc.timeout and not isinstance(exc, errors.ServerSelectionTimeoutError):
+                    # Connected, sent, and no answer in time: the query ran out
+                    # of time, which "unreachable" would misreport.
+                    log.warning("DocumentDB did not answer within the deadline: %s", type(exc).__name__)
+                    raise ServiceUnavailableError(
+                        f"the database did not answer within this request's {REQUEST_TIMEOUT_S:g} s limit; "
+                        "narrow the query, or try again shortly"
+                    ) from None
                 log.warning("DocumentDB unreachable: %s", type(exc).__name__)
                 raise ServiceUnavailableError("the database is unreachable; try again shortly") from None
             except errors.ConfigurationError as exc:
                 log.error("DocumentDB client misconfigured: %s", exc)
                 raise ConfigurationError("the database connection is misconfigured") from None
-            except (errors.InvalidName, errors.DocumentTooLarge) as exc:
-                raise BadRequestError(str(exc)[:300]) from None
-            except (BSONError, OverflowError) as exc:
-                raise BadRequestError(f"the database cannot store that value: {str(exc)[:200]}") from None
+            except errors.DocumentTooLarge:
+                raise BadRequestError("a document is larger than the database's 16 MB limit") from None
+            except errors.InvalidName:
+                raise BadRequestError("the database cannot use that name") from None
+            except (BSONError, OverflowError, UnicodeError) as exc:
+                log.info("a value the driver cannot encode: %s", type(exc).__name__)
+                raise BadRequestError("the database cannot store a value in the request") from None
         raise AssertionError("unreachable")
+
+
+# What a refusal means, in this API's words: the server's own message names
+# its internals ("Plan executor error …", index names), so callers get this
+# and the error's code name instead.
+_REFUSALS = {
+    2: "a value is not valid where it is used",
+    9: "the database could not parse the request",
+    14: "an operator met a value of the wrong type (for example $inc on a string)",
+    15: "a value is out of range or overflows",
+    28: "a path cannot be created because part of it is not an object",
+    40: "two update operators change the same field",
+    52: "a field name starts with $",
+    56: "a field name is empty",
+    66: "the update would change _id, which never changes",
+    160: "a pipeline stage is not valid",
+    168: "an expression operator is not valid",
+}
+
+
+def refusal(code: Any, code_name: Any = None) -> str:
+    """A caller's description of the server refusing a request with ``code``."""
+    text = _REFUSALS.get(code, "the database refused the request")
+    if isinstance(code_name, str) and code_name.isalnum() and len(code_name) <= 64:
+        return f"{text} ({code_name})"
+    return text
 
 
 def _http_error(exc: Any) -> Exception:
     code = exc.code
-    message = (exc.details or {}).get("errmsg") or str(exc)
+    message = (exc.details or {}).get("errmsg") or str(exc)  # for the log and checks, never the caller
+    log.info("DocumentDB refused a request: code %s %s", code, message[:300])
     if code in _AUTH_FAILED or code == UNAUTHORIZED:
         log.error("DocumentDB refused the configured user (code %s)", code)
         return ConfigurationError("the database refused the configured credentials")
@@ -224,5 +313,5 @@ def _http_error(exc: Any) -> Exception:
             f"the query ran past its {REQUEST_TIMEOUT_S:g} s limit; narrow the filter or use an index"
         )
     if code == DUPLICATE_KEY:
-        return ConflictError(f"a document with that key exists already: {message[:300]}")
-    return BadRequestError(f"the database refused the request: {message[:300]}")
+        return ConflictError("a document with that _id exists already")
+    return BadRequestError(refusal(code, (exc.details or {}).get("codeName")))

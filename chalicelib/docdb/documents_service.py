@@ -183,7 +183,7 @@ class DocumentMethods:
                             raise etags.failed("the document") from None
             raise etags.failed("the document kept changing")
 
-        return self._connection.run(operation)
+        return self._connection.run(operation, write=True)
 
     def update_document(
         self,
@@ -223,7 +223,7 @@ class DocumentMethods:
                     self._after_miss(coll, doc_id, conditions, session)
             raise etags.failed("the document kept changing")
 
-        return self._connection.run(operation)
+        return self._connection.run(operation, write=True)
 
     def delete_document(
         self,
@@ -256,7 +256,7 @@ class DocumentMethods:
                     self._after_miss(coll, doc_id, conditions, session)
             raise etags.failed("the document kept changing")
 
-        self._connection.run(operation)
+        self._connection.run(operation, write=True)
 
     def _require(self, doc_id: Any, raw: Any, etag: str | None, conditions: etags.Preconditions) -> None:
         # RFC 9110 13.2.1: an absent document is a 404 whatever the conditions say,

@@ -7,9 +7,12 @@ filters, projections and updates are checked against chalicelib.docdb.allowlist.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from bson import DBRef, Regex
 
 from chalicelib import openapi, paging
 from chalicelib.docdb import aggregation, allowlist, encoding, revision
@@ -22,6 +25,7 @@ MAX_SKIP = 2**31 - 1
 MAX_SORT_KEYS = 32
 RESERVED_DATABASES = frozenset({"admin", "config", "local"})
 _DB_NAME_FORBIDDEN = set('/\\. "$*<>:|?\0')
+_NOT_AN_ID = (Regex, re.Pattern, list, tuple, DBRef)
 DATABASE_PARAM = openapi.path_param(
     "db",
     {"type": "string", "minLength": 1, "maxLength": MAX_DB_NAME_BYTES, "pattern": r'^[^/\\. "$*<>:|?]+$'},
@@ -174,6 +178,10 @@ def check_document(document: Any, where: str = "document") -> dict[str, Any]:
     """A document to insert: an object whose keys are field names at every depth."""
     if not isinstance(document, dict):
         raise BadRequestError(f"{where} must be a JSON object")
+    if isinstance(document.get("_id"), _NOT_AN_ID):
+        # A regular expression matches as a pattern wherever an _id is looked
+        # up, an array is not a valid _id, and a DBRef is a reference.
+        raise BadRequestError(f"{where} has an _id that is a regular expression, an array or a DBRef")
     allowlist.check_document(document, where)
     revision.check_document(document, where)
     return document

@@ -14,7 +14,7 @@ from bson.codec_options import CodecOptions
 from bson.raw_bson import RawBSONDocument
 
 from chalicelib.docdb import encoding
-from chalicelib.docdb.client import DUPLICATE_KEY, MAX_TIME_MS, DocdbConnection
+from chalicelib.docdb.client import DUPLICATE_KEY, MAX_TIME_MS, DocdbConnection, refusal
 from chalicelib.docdb.documents_service import DocumentMethods
 from chalicelib.docdb.query import AggregateSpec, FindSpec, UpdateSpec
 from chalicelib.docdb.revision import REV, new_revision, with_revision
@@ -76,7 +76,7 @@ class CollectionService(DocumentMethods):
             )
             body, count, more = self._fill_page(cursor, spec.limit)
             total = coll.count_documents(spec.filter, maxTimeMS=MAX_TIME_MS) if spec.count else None
-            token = encode_cursor(CURSOR_KIND, o=offset + count, q=query_id) if more else None
+            token = self._cursor(o=offset + count, q=query_id) if more else None
             return Page(body, token, total)
 
         return self._connection.run(operation)
@@ -111,20 +111,24 @@ class CollectionService(DocumentMethods):
                     written = exc.details.get("nInserted", 0)
                     first = (exc.details.get("writeErrors") or [{}])[0]
                     self._undo(coll, documents[:written])
-                    message = f"document {first.get('index', written)} was refused: {first.get('errmsg', '')[:300]}"
+                    index = first.get("index", written)
                     if first.get("code") == DUPLICATE_KEY:
-                        raise ConflictError(message + "; nothing was inserted") from None
-                    raise BadRequestError(message + "; nothing was inserted") from None
+                        raise ConflictError(
+                            f"document {index} has an _id that exists already; nothing was inserted"
+                        ) from None
+                    reason = refusal(first.get("code"), first.get("codeName"))
+                    raise BadRequestError(f"document {index} was refused: {reason}; nothing was inserted") from None
             return _without_revision(documents)
 
-        return self._connection.run(operation)
+        return self._connection.run(operation, write=True)
 
     @staticmethod
     def _undo(coll: Any, written: list[dict[str, Any]]) -> None:
         if not written:
             return
         try:
-            coll.delete_many({"_id": {"$in": [d["_id"] for d in written]}})
+            # $eq on each value: under $in a regular expression would match as a pattern.
+            coll.delete_many({"$or": [{"_id": {"$eq": d["_id"]}} for d in written]})
         except Exception:
             log.error("could not undo a partial insert of %d documents", len(written))
             raise ServiceUnavailableError(
@@ -145,14 +149,14 @@ class CollectionService(DocumentMethods):
                 "upserted_id": result.upserted_id,
             }
 
-        return self._connection.run(operation)
+        return self._connection.run(operation, write=True)
 
     def delete(self, database: str, collection: str, flt: dict[str, Any]) -> dict[str, int]:
         def operation(client: Any) -> dict[str, int]:
             with _lost_write("delete", "the delete may or may not have been applied; read before retrying"):
                 return {"deleted_count": client[database][collection].delete_many(flt).deleted_count}
 
-        return self._connection.run(operation)
+        return self._connection.run(operation, write=True)
 
     def aggregate(self, database: str, collection: str, spec: AggregateSpec) -> Page:
         """A page of an aggregation's results, cut short before the response budget.
@@ -172,7 +176,7 @@ class CollectionService(DocumentMethods):
             coll = client[database].get_collection(collection, codec_options=_RAW_DOCUMENTS)
             cursor = coll.aggregate(pipeline, allowDiskUse=False, maxTimeMS=MAX_TIME_MS, batchSize=spec.limit + 1)
             body, count, more = self._fill_page(cursor, spec.limit)
-            token = encode_cursor(CURSOR_KIND, o=offset + count, q=query_id) if more else None
+            token = self._cursor(o=offset + count, q=query_id) if more else None
             return Page(body, token, None)
 
         return self._connection.run(operation)
@@ -230,7 +234,7 @@ class CollectionService(DocumentMethods):
                 result = client[database][collection].update_one(spec.filter, update, upsert=spec.upsert)
             return _update_result(result)
 
-        return self._connection.run(operation)
+        return self._connection.run(operation, write=True)
 
     def replace_one(
         self, database: str, collection: str, flt: dict[str, Any], replacement: dict[str, Any], upsert: bool
@@ -241,20 +245,22 @@ class CollectionService(DocumentMethods):
                 result = client[database][collection].replace_one(flt, stored, upsert=upsert)
             return _update_result(result)
 
-        return self._connection.run(operation)
+        return self._connection.run(operation, write=True)
 
     def delete_one(self, database: str, collection: str, flt: dict[str, Any]) -> dict[str, int]:
         def operation(client: Any) -> dict[str, int]:
             with _lost_write("delete", "the delete may or may not have been applied; read before retrying"):
                 return {"deleted_count": client[database][collection].delete_one(flt).deleted_count}
 
-        return self._connection.run(operation)
+        return self._connection.run(operation, write=True)
 
-    @staticmethod
-    def _offset(cursor: str | None, start: int, query_id: str) -> int:
+    def _cursor(self, **fields: Any) -> str:
+        return encode_cursor(CURSOR_KIND, self._connection.cursor_key(), **fields)
+
+    def _offset(self, cursor: str | None, start: int, query_id: str) -> int:
         if cursor is None:
             return start
-        data = decode_cursor(cursor, CURSOR_KIND)
+        data = decode_cursor(cursor, CURSOR_KIND, self._connection.cursor_key())
         offset = data.get("o")
         if data.get("q") != query_id or type(offset) is not int or not 0 <= offset < 2**31:
             raise BadRequestError("next is not a cursor this query issued; start again without it")

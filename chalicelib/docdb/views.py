@@ -18,6 +18,7 @@ from chalicelib import openapi, web
 from chalicelib.auth import Principal
 from chalicelib.docdb import encoding, query
 from chalicelib.docdb.service import CollectionService
+from chalicelib.paging import MAX_PAGE_BYTES, lambda_size
 
 ServiceGetter = Callable[[], CollectionService]
 
@@ -60,7 +61,27 @@ def find(request: Request, service: CollectionService, database: str, name: str)
 def insert(request: Request, service: CollectionService, database: str, name: str) -> Response:
     documents, single = query.parse_documents(web.json_body(request, encoding.loads))
     stored = service.insert(database, name, documents)
-    return web.json_response(encoding.dumps(stored[0] if single else stored), status=201)
+    return web.json_response(insert_echo(stored, single), status=201)
+
+
+def insert_echo(stored: list[dict[str, Any]], single: bool, max_bytes: int = MAX_PAGE_BYTES) -> bytes:
+    """What a 201 says: the stored documents, or as much of them as the response budget holds.
+
+    A body of escaped characters grows when written back (and again in
+    Lambda's response), so an echo of a body under 5 MB can pass Lambda's
+    6 MB limit, and API Gateway would answer 502 after the write committed.
+    When the whole echo does not fit, the 201 carries only each ``_id``
+    (``{"_id": …}``, or an array of them); when even that does not fit,
+    ``{"inserted_count": n}``.
+    """
+    echo = encoding.dumps(stored[0] if single else stored)
+    if lambda_size(echo) <= max_bytes:
+        return echo
+    ids = [{"_id": document["_id"]} for document in stored]
+    echo = encoding.dumps(ids[0] if single else ids)
+    if lambda_size(echo) <= max_bytes:
+        return echo
+    return encoding.dumps({"inserted_count": len(stored)})
 
 
 def update(request: Request, service: CollectionService, database: str, name: str) -> Response:
@@ -119,7 +140,10 @@ def openapi_section() -> openapi.Section:
         "requestBody": openapi.body(query.INSERT_BODY),
         "responses": {
             "201": {
-                "description": "the stored document(s), _id included",
+                "description": (
+                    "the stored document(s), _id included; when that echo would not fit in the response, "
+                    'only each _id ({"_id": …} or an array of them), or {"inserted_count": n}'
+                ),
                 "content": openapi.json_content(
                     {"oneOf": [openapi.ref("Document"), {"type": "array", "items": openapi.ref("Document")}]}
                 ),

@@ -14,6 +14,7 @@ from chalicelib import openapi
 from chalicelib.errors import BadRequestError, ServiceUnavailableError
 from chalicelib.tables.schema import LINKS
 from chalicelib.tables.table import StringItemTable, to_item
+from chalicelib.web import is_text
 
 MAX_URL_CHARS = 2048
 LINK_BODY = {
@@ -33,6 +34,8 @@ def validate_link_body(body: Any) -> str:
         raise BadRequestError("link must be a non-empty string")
     if len(url) > MAX_URL_CHARS:
         raise BadRequestError(f"link must be at most {MAX_URL_CHARS} characters")
+    if not is_text(url):
+        raise BadRequestError("link must be valid Unicode text")
     if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
         raise BadRequestError("link must not contain spaces or control characters")
     try:

@@ -18,6 +18,7 @@ from chalicelib import etags, openapi
 from chalicelib.errors import BadRequestError, NotFoundError
 from chalicelib.tables.schema import MOVIES
 from chalicelib.tables.table import MAX_KEY_BYTES, StringItemTable, to_item
+from chalicelib.web import is_text
 
 MAX_MOVIE_CHARS = 512
 MOVIE_BODY = {
@@ -94,12 +95,14 @@ def validate_movie_body(body: Any) -> str:
         raise BadRequestError("favorite_movie must be a non-empty string")
     if len(title) > MAX_MOVIE_CHARS:
         raise BadRequestError(f"favorite_movie must be at most {MAX_MOVIE_CHARS} characters")
+    if not is_text(title):
+        raise BadRequestError("favorite_movie must be valid Unicode text")
     return title
 
 
 def check_name(name: str) -> str:
-    if not name or len(name.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
-        raise BadRequestError(f"name must be 1 to {MAX_KEY_BYTES} bytes of UTF-8")
+    if not name or not is_text(name) or len(name.encode("utf-8")) > MAX_KEY_BYTES:
+        raise BadRequestError(f"name must be 1 to {MAX_KEY_BYTES} bytes of valid UTF-8")
     return name
 
 

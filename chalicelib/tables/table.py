@@ -13,6 +13,7 @@ from typing import Any
 from chalicelib.aws import aws_errors
 from chalicelib.errors import BadRequestError, NotFoundError
 from chalicelib.paging import MAX_PAGE_BYTES, PageBuffer, decode_cursor, encode_cursor
+from chalicelib.web import is_text
 
 MAX_KEY_BYTES = 2048  # DynamoDB's limit for a partition key, in UTF-8 bytes
 
@@ -42,7 +43,8 @@ class StringItemTable:
 
     def valid_key(self, key_value: str) -> bool:
         """Whether ``key_value`` could be a key here; others are 404 without a call."""
-        return 0 < len(key_value.encode("utf-8", "surrogatepass")) <= MAX_KEY_BYTES
+        # Text UTF-8 cannot hold (a lone surrogate) cannot be a stored key.
+        return is_text(key_value) and 0 < len(key_value.encode("utf-8")) <= MAX_KEY_BYTES
 
     def get(self, key_value: str) -> dict[str, str]:
         item = self.read(key_value)

@@ -43,7 +43,7 @@ scalars = st.one_of(
     st.none(),
     st.booleans(),
     st.integers(-(2**31), 2**31),
-    st.floats(allow_nan=False),
+    st.floats(allow_nan=False, allow_infinity=False),  # non-finite numbers are refused
     st.text(max_size=10).filter(lambda s: not s.startswith("$")),
 )
 safe_patterns = st.text(string.ascii_letters + string.digits + "^$.", max_size=20)

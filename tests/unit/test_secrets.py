@@ -7,6 +7,7 @@ import json
 import pytest
 from botocore.config import Config
 
+from chalicelib.errors import ConfigurationError
 from chalicelib.secrets import SecretError, SecretsLoader
 
 
@@ -65,10 +66,11 @@ def test_client_is_built_once(stack, loader_parts):
     assert calls == [1]
 
 
-def test_missing_secret_is_secret_error(loader_parts):
+def test_missing_secret_is_a_configuration_error_that_does_not_name_it(loader_parts):
     loader, _, _ = loader_parts
-    with pytest.raises(SecretError, match="cannot be read"):
+    with pytest.raises(ConfigurationError, match="cannot be read") as raised:
         loader.get_json("t/missing")
+    assert "t/missing" not in str(raised.value)  # the id goes to the log, not to callers
 
 
 @pytest.mark.parametrize("text", ["not json", "[1, 2]", '"s"'])
@@ -76,8 +78,9 @@ def test_non_object_secret_is_secret_error(stack, loader_parts, text):
     loader, _, _ = loader_parts
     name = f"t/bad-{abs(hash(text))}"
     stack.secrets.create_secret(Name=name, SecretString=text)
-    with pytest.raises(SecretError, match="not a JSON object"):
+    with pytest.raises(ConfigurationError, match="not a JSON object") as raised:
         loader.get_json(name)
+    assert name not in str(raised.value)
 
 
 def test_unreachable_service_is_secret_error_and_not_cached(stack):
@@ -91,7 +94,8 @@ def test_unreachable_service_is_secret_error_and_not_cached(stack):
     clients = iter([dead, stack.secrets])
     stack.secrets.create_secret(Name="t/later", SecretString='{"ok": true}')
     loader = SecretsLoader(lambda: next(clients))
-    with pytest.raises(SecretError, match="unreachable"):
+    with pytest.raises(SecretError, match="unreachable") as raised:
         loader.get_json("t/later")
+    assert type(raised.value).__name__ == "ServiceUnavailableError"  # transient, not a configuration error
     loader._client = stack.secrets  # the service is back
     assert loader.get_json("t/later") == {"ok": True}
