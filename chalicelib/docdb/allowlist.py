@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from bson import Code, Regex
+from bson import Code, DBRef, Regex
 
 from chalicelib.errors import BadRequestError
 
@@ -348,6 +348,8 @@ def _walk(value: Any, context: str, where: str, depth: int) -> None:
         raise OperatorNotAllowedError("$code", where, "JavaScript is never run by this API")
     if isinstance(value, (Regex, re.Pattern)):
         _check_pattern(value.pattern, where)
+    elif isinstance(value, DBRef):
+        _check_dbref(value, where, depth)
     elif isinstance(value, dict):
         for key, item in value.items():
             _check_key(key, where)
@@ -369,6 +371,21 @@ def _walk(value: Any, context: str, where: str, depth: int) -> None:
             _check_variable(value, where)
     elif isinstance(value, int):
         check_integer(value, where)
+
+
+def _check_dbref(value: DBRef, where: str, depth: int) -> None:
+    """A DBRef (json_util makes one of any ``{"$ref", "$id", …}``): a plain ``$id``, no other fields.
+
+    Its extra fields and ``$id`` would otherwise reach the database unwalked:
+    JavaScript, ``$`` keys, integers beyond 64 bits or nesting past any limit.
+    """
+    extra = sorted(set(value.as_doc()) - {"$ref", "$id", "$db"})
+    if extra:
+        raise BadRequestError(f"{where} is a DBRef with {', '.join(extra)}: a DBRef takes only $ref, $id and $db")
+    check_text(value.collection, f"{where}.$ref")
+    if value.database is not None:
+        check_text(value.database, f"{where}.$db")
+    _walk(value.id, LITERAL, f"{where}.$id", depth + 1)
 
 
 def check_integer(value: int, where: str) -> None:
