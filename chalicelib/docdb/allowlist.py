@@ -441,6 +441,7 @@ def _check_regex_options(options: Any, where: str) -> None:
 def _check_pattern(pattern: Any, where: str) -> None:
     if isinstance(pattern, bytes):
         pattern = pattern.decode("utf-8", "replace")
+    check_text(pattern, where)
     if len(pattern) > MAX_REGEX_CHARS:
         raise BadRequestError(
             f"{where} has a regular expression of {len(pattern)} characters; the limit is {MAX_REGEX_CHARS}"
