@@ -159,6 +159,7 @@ class GatewayRequestHandler(local.ChaliceRequestHandler):
     # One buffered write per response (flushed by http.server after each
     # request), so headers and body share a segment.
     wbufsize = 64 * 1024
+    path: str  # the request target, as http.server parsed it
 
     def __init__(self, request: Any, client_address: Any, server: Any, app_object: Any, config: Any) -> None:
         self.local_gateway = ApiGatewayLike(app_object, config)
@@ -181,6 +182,11 @@ class GatewayRequestHandler(local.ChaliceRequestHandler):
             # so the unread body is never taken for the next request.
             self.send_error(413, f"the request is larger than API Gateway's {MAX_PAYLOAD_BYTES} byte limit")
             return
+        if not self.path.startswith("/"):
+            # An absolute-form target (GET http://host/path): API Gateway hands the
+            # function the path only, so the host never reaches a Link header.
+            parts = urlsplit(self.path)
+            self.path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         super()._generic_handle()
 
     do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle

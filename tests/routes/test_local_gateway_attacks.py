@@ -64,3 +64,15 @@ def test_a_body_over_api_gateways_limit_is_413_before_it_is_read(port: int) -> N
 
 def test_the_gateway_still_serves_afterwards(port: int) -> None:
     assert requests.get(f"http://127.0.0.1:{port}/health", timeout=10).json() == {"status": "ok"}
+
+
+def test_an_absolute_form_request_target_does_not_put_its_host_in_the_link_header(port: int) -> None:
+    """``GET http://evil.example/… HTTP/1.1`` names a host; API Gateway hands the function the path only."""
+    for _ in range(2):  # so the page has a next one, whatever the table held
+        requests.post(f"http://127.0.0.1:{port}/link", json={"link": "https://example.com/"}, timeout=10)
+    status, headers, _ = exchange(
+        port, b"GET http://evil.example/link?limit=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    assert status == 200
+    (link,) = [line for line in headers.split(b"\r\n") if line.lower().startswith(b"link:")]
+    assert link.startswith(b"Link: </link?"), link
