@@ -86,15 +86,20 @@ def page(setting: str | None) -> str:
 
 def headers(setting: str | None) -> dict[str, str | list[str]]:
     """The page's headers: a policy that lets it load only the pinned files and call only this API."""
-    parts = urlsplit(assets_base(setting))
-    origin = f"{parts.scheme}://{parts.netloc}" if parts.netloc else "'self'"
+    base = assets_base(setting)
+    # The files themselves, not their host: jsDelivr serves every npm package
+    # and GitHub repository, so trusting its origin would let any injected
+    # <script src> run.  A relative base can only be named as 'self'.
+    script, style, folder = (
+        (base + "swagger-ui-bundle.js", base + "swagger-ui.css", base) if urlsplit(base).netloc else ("'self'",) * 3
+    )
     init_hash = base64.b64encode(hashlib.sha256(_INIT.encode()).digest()).decode()
     policy = "; ".join([
         "default-src 'none'",
-        f"script-src {origin} 'sha256-{init_hash}'",
+        f"script-src {script} 'sha256-{init_hash}'",
         # Swagger UI sets style attributes as it renders.
-        f"style-src {origin} 'unsafe-inline'",
-        f"img-src {origin} data:",
+        f"style-src {style} 'unsafe-inline'",
+        f"img-src {folder} data:",
         "connect-src 'self'",
         "base-uri 'none'",
         "form-action 'none'",

@@ -44,6 +44,8 @@ from chalice import local
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# API Gateway's payload limit: a larger request is its 413, and never read here.
+MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
 NOT_FOUND_BODY = b'{"message":"Not Found: no route matches this method and path (see /docs)"}'
 
 
@@ -157,6 +159,7 @@ class GatewayRequestHandler(local.ChaliceRequestHandler):
     # One buffered write per response (flushed by http.server after each
     # request), so headers and body share a segment.
     wbufsize = 64 * 1024
+    path: str  # the request target, as http.server parsed it
 
     def __init__(self, request: Any, client_address: Any, server: Any, app_object: Any, config: Any) -> None:
         self.local_gateway = ApiGatewayLike(app_object, config)
@@ -165,6 +168,28 @@ class GatewayRequestHandler(local.ChaliceRequestHandler):
     def setup(self) -> None:
         super().setup()
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def _generic_handle(self) -> None:
+        """Chalice's handler, after the framing checks API Gateway makes before any function runs."""
+        length = self.headers.get("Content-Length", "0").strip()
+        if not (length.isascii() and length.isdigit()):
+            # Chalice's int() raised on these and dropped the connection; a
+            # negative length read nothing and passed the request on.
+            self.send_error(400, "Content-Length must be a whole number of bytes")
+            return
+        if int(length) > MAX_PAYLOAD_BYTES:
+            # Refused before reading, as API Gateway does; the connection closes,
+            # so the unread body is never taken for the next request.
+            self.send_error(413, f"the request is larger than API Gateway's {MAX_PAYLOAD_BYTES} byte limit")
+            return
+        if not self.path.startswith("/"):
+            # An absolute-form target (GET http://host/path): API Gateway hands the
+            # function the path only, so the host never reaches a Link header.
+            parts = urlsplit(self.path)
+            self.path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        super()._generic_handle()
+
+    do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """http.server's own refusals (malformed request, unknown method) as JSON, not HTML."""

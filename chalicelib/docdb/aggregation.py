@@ -191,6 +191,8 @@ def _bucket_auto(_: _Checker, spec: Any, where: str) -> None:
     _accumulators(spec.get("output", {}), f"{where}.output")
     if "granularity" in spec and not isinstance(spec["granularity"], str):
         raise BadRequestError(f"{where}.granularity must be the name of a number series, e.g. \"R5\"")
+    if "granularity" in spec:
+        allowlist.check_text(spec["granularity"], f"{where}.granularity")
 
 
 def _facet(checker: _Checker, spec: Any, where: str) -> None:

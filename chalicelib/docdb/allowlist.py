@@ -486,11 +486,7 @@ def _walk(value: Any, context: str, where: Where, depth: int) -> None:
     if isinstance(value, (Regex, re.Pattern)):
         _check_regex_value(value, where)
     elif isinstance(value, DBRef):
-        # {"$ref", "$id", "$db"}: names are text, and the id is walked like any value.
-        check_text(value.collection, where)
-        if value.database is not None:
-            check_text(value.database, where)
-        _walk(value.id, LITERAL, _field(where, "$id"), depth + 1)
+        _check_dbref(value, where, depth)
     elif isinstance(value, dict):
         for key, item in value.items():
             _check_key(key, where)
@@ -518,6 +514,21 @@ def _walk(value: Any, context: str, where: Where, depth: int) -> None:
         check_integer(value, where)
     elif isinstance(value, float) and not math.isfinite(value):
         raise BadRequestError(f"{where} holds NaN or an infinity, which this API does not store")
+
+
+def _check_dbref(value: DBRef, where: Where, depth: int) -> None:
+    """A DBRef: names are text, the ``$id`` is walked like any value, and no other fields.
+
+    The parser makes a DBRef only of the exact ``{"$ref", "$id"[, "$db"]}``
+    shape; extra fields would otherwise reach the database unwalked.
+    """
+    extra = sorted(set(value.as_doc()) - {"$ref", "$id", "$db"})
+    if extra:
+        raise BadRequestError(f"{where} is a DBRef with {', '.join(extra)}: a DBRef takes only $ref, $id and $db")
+    check_text(value.collection, where)
+    if value.database is not None:
+        check_text(value.database, where)
+    _walk(value.id, LITERAL, _field(where, "$id"), depth + 1)
 
 
 def check_integer(value: int, where: Where) -> None:
@@ -584,6 +595,7 @@ def _check_regex_value(value: Any, where: Where) -> None:
 def _check_pattern(pattern: Any, where: Where) -> None:
     if isinstance(pattern, bytes):
         pattern = pattern.decode("utf-8", "replace")
+    check_text(pattern, where)
     if _inline_option(pattern):
         raise BadRequestError(
             f"{where} turns on extended mode or holds a comment ((?x), (?#…)); "

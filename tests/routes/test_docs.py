@@ -34,7 +34,8 @@ def test_docs_page_loads_the_pinned_version_from_the_cdn_with_integrity(client: 
         url = f"https://cdn.jsdelivr.net/npm/swagger-ui-dist@{docs.SWAGGER_UI_VERSION}/{name}"
         assert re.search(rf'"{re.escape(url)}" integrity="{re.escape(digest)}" crossorigin="anonymous"', html), name
     policy = response.headers["Content-Security-Policy"]
-    assert "script-src https://cdn.jsdelivr.net 'sha256-" in policy
+    assert f"script-src https://cdn.jsdelivr.net/npm/swagger-ui-dist@{docs.SWAGGER_UI_VERSION}/swagger-ui-bundle.js " \
+        "'sha256-" in policy
     assert "connect-src 'self'" in policy
 
 
@@ -61,3 +62,18 @@ def test_the_inline_script_is_the_one_the_policy_allows() -> None:
     (script,) = re.findall(r"<script>(.*?)</script>", html, re.S)
     digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
     assert f"'sha256-{digest}'" in docs.headers(None)["Content-Security-Policy"]
+
+
+def _directives(policy: str) -> dict[str, list[str]]:
+    return {name: sources for name, *sources in (part.split() for part in policy.split(";"))}
+
+
+@pytest.mark.parametrize("setting", [None, "https://static.example.com/swagger-ui/"])
+def test_the_policy_allows_the_two_pinned_files_not_every_file_their_host_serves(setting: str | None) -> None:
+    """jsDelivr serves every npm package and GitHub repository: trusting its origin would let any
+    injected <script src> run, integrity attribute or not."""
+    base = docs.assets_base(setting)
+    policy = _directives(str(docs.headers(setting)["Content-Security-Policy"]))
+    assert [s for s in policy["script-src"] if not s.startswith("'sha256-")] == [base + "swagger-ui-bundle.js"]
+    assert [s for s in policy["style-src"] if s != "'unsafe-inline'"] == [base + "swagger-ui.css"]
+    assert policy["img-src"] == [base, "data:"]
