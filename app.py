@@ -159,6 +159,16 @@ def request_log(event: Any, get_response: Any) -> Response:
 
 
 @app.middleware("http")
+def check_budget(event: Any, get_response: Any) -> Response:
+    """One budget per request for the DocumentDB checks (chalicelib/docdb/budget.py), so what a
+    request's expressions build and its regular expressions' length are bounded in all."""
+    from chalicelib.docdb import budget
+
+    with budget.request_budget():
+        return get_response(event)
+
+
+@app.middleware("http")
 def error_details(event: Any, get_response: Any) -> Response:
     """Add Retry-After to every 503, and the request id to every 500.
 

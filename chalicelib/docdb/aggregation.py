@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from chalicelib.docdb import allowlist
+from chalicelib.docdb import allowlist, budget
 from chalicelib.errors import BadRequestError
 
 MAX_STAGES = 50  # in all, sub-pipelines included
@@ -224,15 +224,17 @@ def _lookup(checker: _Checker, spec: Any, where: str) -> None:
         raise BadRequestError(f"{where} takes localField and foreignField together")
     if "localField" not in spec and "pipeline" not in spec:
         raise BadRequestError(f"{where} needs localField and foreignField, or a pipeline")
+    weights: dict[str, int] = {}  # what each let variable weighs where the sub-pipeline names it
     if "let" in spec:
         if not isinstance(spec["let"], dict):
             raise BadRequestError(f'{where}.let must be an object of {{"name": expression}}')
         for name, expression in spec["let"].items():
             if not isinstance(name, str) or not allowlist.USER_VARIABLE.fullmatch(name):
                 raise BadRequestError(f"{where}.let names variables starting with a lowercase letter, not {name!r}")
-            allowlist.check_expression(expression, f"{where}.let.{name}")
+            weights[name] = allowlist.check_expression(expression, f"{where}.let.{name}")
     if "pipeline" in spec:
-        checker.pipeline(spec["pipeline"], f"{where}.pipeline")
+        with budget.variables(weights):
+            checker.pipeline(spec["pipeline"], f"{where}.pipeline")
 
 
 def _graph_lookup(checker: _Checker, spec: Any, where: str) -> None:
@@ -292,5 +294,6 @@ def check_pipeline(pipeline: Any, where: str = "pipeline") -> set[str]:
     if not isinstance(pipeline, list):
         raise BadRequestError(f"{where} must be an array of stages")
     checker = _Checker()
-    checker.pipeline(pipeline, where)
+    with budget.request_budget():  # one budget for every stage, $facet and nested $lookup
+        checker.pipeline(pipeline, where)
     return checker.reads

@@ -23,12 +23,15 @@ catastrophic backtracking.  ``maxTimeMS`` bounds whatever slips past that.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
 
 from bson import Code, DBRef, Regex
 
+from chalicelib.docdb import budget
 from chalicelib.errors import BadRequestError
 
 MAX_DEPTH = 100  # BSON nests at most 100 levels
@@ -40,8 +43,13 @@ REGEX_OPTIONS = frozenset("ims")
 _REGEX_FLAGS = re.IGNORECASE | re.MULTILINE | re.DOTALL
 # How many times the strings, arrays and objects one expression builds may
 # name a document field ("$name", "$$ROOT"): each such name can stand for up
-# to 16 MB, so {"$concat": ["$big", "$big", …]} would build gigabytes.
+# to 16 MB, so {"$concat": ["$big", "$big", …]} would build gigabytes.  A let
+# variable counts as what its value was built from, so doubling a string
+# through nested $lookups adds up; the request as a whole has
+# budget.MAX_REQUEST_BUILT_REFS.
 MAX_BUILT_FIELD_REFS = 16
+# Variables that never stand for document data.
+_UNCOUNTED_VARIABLES = frozenset({"NOW", "REMOVE", "DESCEND", "PRUNE", "KEEP"})
 _BUILDERS = frozenset({"$concat"})
 # Positional update paths ("a.$.b", "a.$[].b") are the only $-parts a field path may hold.
 _POSITIONAL = frozenset({"$", "$[]"})
@@ -215,18 +223,39 @@ class OperatorNotAllowedError(BadRequestError):
 
 USER_VARIABLE = re.compile(r"[a-z][A-Za-z0-9_]*")
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
+
+def _budgeted(check: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Run a check within the request's budget (its own, outside a request)."""
+
+    @functools.wraps(check)
+    def within_budget(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with budget.request_budget():
+            return check(*args, **kwargs)
+
+    return within_budget
+
+
+@_budgeted
 def check_filter(value: Any, name: str = "filter") -> None:
     """400 unless every operator in the filter ``value`` is allowed."""
     _walk(value, QUERY, name, 0)
 
 
-def check_expression(value: Any, where: str) -> None:
-    """An aggregation expression: the operators allowed in ``$expr`` and update pipelines."""
+@_budgeted
+def check_expression(value: Any, where: str) -> int:
+    """An aggregation expression: the operators allowed in ``$expr`` and update pipelines.
+
+    Returns its weight (see :func:`_check_built`), which a ``let`` variable
+    bound to it carries.
+    """
     _walk(value, EXPRESSION, where, 0)
-    _check_built(value, where)
+    return _check_built(value, where)
 
 
+@_budgeted
 def check_accumulator(value: Any, where: str) -> None:
     """``{"$sum": expression}``: one accumulator of :data:`ACCUMULATORS` over an expression."""
     if not isinstance(value, dict) or len(value) != 1:
@@ -246,17 +275,20 @@ def check_field_name(name: Any, where: str) -> None:
     _check_key(name, where)
 
 
+@_budgeted
 def check_document(value: dict[str, Any], where: str) -> None:
     """A document to store: plain values at every depth, no operators, no JavaScript."""
     _walk(value, LITERAL, where, 0)
 
 
+@_budgeted
 def check_projection(value: dict[str, Any]) -> None:
     for key, spec in value.items():
         _check_key(key, "projection")
         _walk(spec, PROJECTION, f"projection.{key}", 1)
 
 
+@_budgeted
 def check_update(value: dict[str, Any]) -> None:
     """An update document: ``{"$set": {field: value}, …}``.
 
@@ -283,6 +315,7 @@ def check_update(value: dict[str, Any]) -> None:
             _walk(item, context, _field(where, field), max(2, depth))
 
 
+@_budgeted
 def check_update_pipeline(stages: list[Any]) -> None:
     """An update pipeline: ``[{"$set": {...}}, {"$unset": [...]}]``."""
     if not 1 <= len(stages) <= MAX_PIPELINE_STAGES:
@@ -334,21 +367,28 @@ def _check_path(path: str, where: Where, positional: bool) -> int:
     return len(parts)
 
 
-def _check_built(expression: Any, where: Where) -> None:
+def _check_built(expression: Any, where: Where) -> int:
     """400 when an expression builds strings, arrays or objects from more than
-    :data:`MAX_BUILT_FIELD_REFS` field references.
+    :data:`MAX_BUILT_FIELD_REFS` field references, or takes the request past
+    :data:`budget.MAX_REQUEST_BUILT_REFS`; else the expression's weight.
 
-    The expression is a tree written out in the request (no variables, no
-    loops), so this count bounds what evaluating it can build per document.
+    The expression is a tree written out in the request (no loops), and a
+    variable weighs what its ``let`` value was built from, so this count
+    bounds what evaluating it can build per document.  The weight (every
+    reference in the expression, at least 1) bounds how many 16 MB units
+    its value can hold.
     """
-    refs = 0
+    spent = budget.current()
+    refs = named = 0
     # (value, inside something being built, is an operator's argument list)
     stack: list[tuple[Any, bool, bool]] = [(expression, False, False)]
     while stack:
         value, building, arguments = stack.pop()
         if isinstance(value, str):
-            if building and value.startswith("$") and value not in ("$$NOW", "$$REMOVE"):
-                refs += 1
+            if value.startswith("$"):
+                weight = _weight(value, spent.variables)
+                named += weight
+                refs += weight if building else 0
         elif isinstance(value, dict):
             for key, item in value.items():
                 if key == "$literal":
@@ -362,9 +402,29 @@ def _check_built(expression: Any, where: Where) -> None:
                 stack.append((item, building or not arguments, False))
     if refs > MAX_BUILT_FIELD_REFS:
         raise BadRequestError(
-            f"{where} builds a string, array or object from {refs} field references; "
-            f"the limit is {MAX_BUILT_FIELD_REFS}, as each can hold up to 16 MB"
+            f"{where} builds a string, array or object from {refs} field references (a let variable "
+            f"counts as the references its value was built from); the limit is {MAX_BUILT_FIELD_REFS}, "
+            "as each can hold up to 16 MB: name fewer fields, or build from fewer variables"
         )
+    spent.built += refs
+    if spent.built > budget.MAX_REQUEST_BUILT_REFS:
+        raise BadRequestError(
+            f"{where} brings what this request builds (strings, arrays, objects) to {spent.built} field "
+            f"references, a let variable counting as the references its value was built from; the limit "
+            f"is {budget.MAX_REQUEST_BUILT_REFS} per request, its stages, $facets and nested $lookups "
+            "together: build less, e.g. do not double a value through nested $lookup let variables"
+        )
+    return max(1, named)
+
+
+def _weight(reference: str, variables: dict[str, int]) -> int:
+    """How many 16 MB units ``"$field"``, ``"$$ROOT"`` or ``"$$var.path"`` stands for."""
+    if not reference.startswith("$$"):
+        return 1
+    name = reference[2:].split(".", 1)[0]
+    if name in _UNCOUNTED_VARIABLES:
+        return 0
+    return variables.get(name, 1)  # $$ROOT, $$CURRENT: one document
 
 
 def nested_quantifier(pattern: str) -> bool:
@@ -596,6 +656,13 @@ def _check_pattern(pattern: Any, where: Where) -> None:
     if isinstance(pattern, bytes):
         pattern = pattern.decode("utf-8", "replace")
     check_text(pattern, where)
+    spent = budget.current()
+    spent.regex_chars += len(pattern)
+    if spent.regex_chars > budget.MAX_REQUEST_REGEX_CHARS:
+        raise BadRequestError(
+            f"{where} brings the regular expressions of this request to {spent.regex_chars} characters; "
+            f"the limit is {budget.MAX_REQUEST_REGEX_CHARS} in all: send fewer or shorter patterns"
+        )
     if _inline_option(pattern):
         raise BadRequestError(
             f"{where} turns on extended mode or holds a comment ((?x), (?#…)); "
