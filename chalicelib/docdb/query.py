@@ -20,7 +20,7 @@ MAX_COLLECTION_NAME_BYTES = 120
 MAX_DOCUMENTS_PER_INSERT = 1000
 MAX_SKIP = 2**31 - 1
 MAX_SORT_KEYS = 32
-RESERVED_DATABASES = frozenset({"admin", "config", "local"})
+RESERVED_DATABASES = frozenset({"admin", "config", "local", "_docdb_rest"})  # _docdb_rest: idempotency records
 _DB_NAME_FORBIDDEN = set('/\\. "$*<>:|?\0')
 DATABASE_PARAM = openapi.path_param(
     "db",
