@@ -11,7 +11,7 @@ import logging
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from chalice import AuthResponse, Chalice, Response
+from chalice import AuthResponse, Chalice, CORSConfig, Response
 from chalice.app import Request
 
 from chalicelib import errors, paging, web
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from chalicelib.auth import UserDirectory
     from chalicelib.docdb.service import CollectionService
     from chalicelib.secrets import SecretsLoader
+    from chalicelib.tables.idempotency import DynamoRecords
     from chalicelib.tables.links import LinkStore
     from chalicelib.tables.movies import MovieStore
 
@@ -31,6 +32,11 @@ app = Chalice(app_name="docdb-rest")
 app.log.setLevel(logging.INFO)
 
 AUTHORIZER_TTL_SECONDS = 300
+# Browsers may send Idempotency-Key, and scripts may read the headers a write or page answers with.
+CORS = CORSConfig(
+    allow_headers=["Idempotency-Key"],
+    expose_headers=["Idempotent-Replayed", "Location", "ETag", "Link", "Retry-After", "X-Total-Count"],
+)
 
 
 # --- dependencies: built on first use, reused for the life of the container ---
@@ -48,6 +54,7 @@ class Dependencies:
         self.settings: Settings | None = None
         self.links: LinkStore | None = None
         self.movies: MovieStore | None = None
+        self.table_records: DynamoRecords | None = None
         self.secrets: SecretsLoader | None = None
         self.users: UserDirectory | None = None
         self.collections: CollectionService | None = None
@@ -97,6 +104,16 @@ def get_movie_store() -> MovieStore:
 
         deps.movies = MovieStore(client("dynamodb"), get_settings().require("movies_table"))
     return deps.movies
+
+
+def get_table_records() -> DynamoRecords:
+    """Where keyed writes on the DynamoDB tables keep their Idempotency-Key records."""
+    if deps.table_records is None:
+        from chalicelib.aws import client
+        from chalicelib.tables.idempotency import DynamoRecords
+
+        deps.table_records = DynamoRecords(client("dynamodb"), get_settings().require("idempotency_table"))
+    return deps.table_records
 
 
 def get_secrets() -> SecretsLoader:
@@ -157,22 +174,27 @@ def error_details(event: Any, get_response: Any) -> Response:
 # --- links ------------------------------------------------------------------
 
 
-@app.route("/link", methods=["POST"], cors=True)
+@app.route("/link", methods=["POST"], cors=CORS)
 def create_link() -> Response:
     """Store a URL; 201 with its new id and a Location header."""
+    from chalicelib.idempotency import idempotent, route_scope
     from chalicelib.tables.links import validate_link_body
 
     url = validate_link_body(web.json_body(_request()))
-    item = get_link_store().create(url)
-    return Response(
-        body={"link_id": item["link_id"]},
-        status_code=201,
-        # Relative to the request path, so it carries API Gateway's stage prefix.
-        headers={"Location": f"{web.request_path(_request())}/{item['link_id']}"},
-    )
+
+    def run(tx: Any) -> Response:
+        item = get_link_store().create(url, tx)
+        return Response(
+            body={"link_id": item["link_id"]},
+            status_code=201,
+            # Relative to the request path, so it carries API Gateway's stage prefix.
+            headers={"Location": f"{web.request_path(_request())}/{item['link_id']}"},
+        )
+
+    return idempotent(_request(), route_scope, get_table_records, run)
 
 
-@app.route("/link", methods=["GET"], cors=True)
+@app.route("/link", methods=["GET"], cors=CORS)
 def list_links() -> Response:
     """A page of links; ``Link: rel="next"`` when more may follow."""
     params = web.query(_request())
@@ -180,23 +202,28 @@ def list_links() -> Response:
     return web.page_response(_request(), *get_link_store().list(limit, params.get("next")))
 
 
-@app.route("/link/{link_id}", methods=["GET"], cors=True)
+@app.route("/link/{link_id}", methods=["GET"], cors=CORS)
 def get_link(link_id: str) -> dict[str, str]:
     """One link by id; 404 when there is none."""
     return get_link_store().get(link_id)
 
 
-@app.route("/link/{link_id}", methods=["DELETE"], cors=True)
+@app.route("/link/{link_id}", methods=["DELETE"], cors=CORS)
 def delete_link(link_id: str) -> Response:
     """Delete one link; 204, or 404 when there is none."""
-    get_link_store().delete(link_id)
-    return Response(body="", status_code=204)
+    from chalicelib.idempotency import idempotent, route_scope
+
+    def run(tx: Any) -> Response:
+        get_link_store().delete(link_id, tx)
+        return Response(body="", status_code=204)
+
+    return idempotent(_request(), route_scope, get_table_records, run)
 
 
 # --- favorite movies --------------------------------------------------------
 
 
-@app.route("/movies", methods=["GET"], cors=True)
+@app.route("/movies", methods=["GET"], cors=CORS)
 def list_movies() -> Response:
     """A page of favorite movies; ``Link: rel="next"`` when more may follow."""
     params = web.query(_request())
@@ -204,26 +231,36 @@ def list_movies() -> Response:
     return web.page_response(_request(), *get_movie_store().list(limit, params.get("next")))
 
 
-@app.route("/movies/{name}", methods=["GET"], cors=True)
+@app.route("/movies/{name}", methods=["GET"], cors=CORS)
 def get_movie(name: str) -> dict[str, str]:
     """Someone's favorite movie; 404 when they have none."""
     return get_movie_store().get(name)
 
 
-@app.route("/movies/{name}", methods=["PUT"], cors=True)
-def put_movie(name: str) -> dict[str, str]:
+@app.route("/movies/{name}", methods=["PUT"], cors=CORS)
+def put_movie(name: str) -> Response:
     """Create or replace someone's favorite movie; 200 with what was stored."""
+    from chalicelib.idempotency import idempotent, route_scope
     from chalicelib.tables.movies import validate_movie_body
 
     title = validate_movie_body(web.json_body(_request()))
-    return get_movie_store().put(name, title)
+
+    def run(tx: Any) -> Response:
+        return Response(body=get_movie_store().put(name, title, tx), status_code=200)
+
+    return idempotent(_request(), route_scope, get_table_records, run)
 
 
-@app.route("/movies/{name}", methods=["DELETE"], cors=True)
+@app.route("/movies/{name}", methods=["DELETE"], cors=CORS)
 def delete_movie(name: str) -> Response:
     """Forget someone's favorite movie; 204, or 404 when there was none."""
-    get_movie_store().delete(name)
-    return Response(body="", status_code=204)
+    from chalicelib.idempotency import idempotent, route_scope
+
+    def run(tx: Any) -> Response:
+        get_movie_store().delete(name, tx)
+        return Response(body="", status_code=204)
+
+    return idempotent(_request(), route_scope, get_table_records, run)
 
 
 # --- DocumentDB collections -------------------------------------------------
@@ -247,7 +284,7 @@ def basic_auth(auth_request: Any) -> AuthResponse:
     return AuthResponse(routes=["*"], principal_id=user, context={"grants": grants})
 
 
-_DOCDB = {"methods": ["GET", "POST", "PUT", "PATCH", "DELETE"], "authorizer": basic_auth, "cors": True}
+_DOCDB = {"methods": ["GET", "POST", "PUT", "PATCH", "DELETE"], "authorizer": basic_auth, "cors": CORS}
 
 
 def _docdb(database: str, collection: str) -> Response:
@@ -275,7 +312,7 @@ def docdb_democollection() -> Response:
     return _docdb("demodb", "democollection")
 
 
-_AGGREGATE = {"methods": ["POST"], "authorizer": basic_auth, "cors": True}
+_AGGREGATE = {"methods": ["POST"], "authorizer": basic_auth, "cors": CORS}
 
 
 def _aggregate(database: str, collection: str) -> Response:
@@ -311,7 +348,7 @@ def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@app.route("/openapi.json", methods=["GET"], cors=True)
+@app.route("/openapi.json", methods=["GET"], cors=CORS)
 def openapi_document() -> dict[str, Any]:
     """The OpenAPI 3 document of every route, parameter, body, response and error."""
     from chalicelib import openapi

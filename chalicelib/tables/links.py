@@ -7,13 +7,16 @@ id or a full scan, so a sort key would add nothing but a second key to carry.
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from chalicelib import openapi
 from chalicelib.errors import BadRequestError, ServiceUnavailableError
 from chalicelib.tables.schema import LINKS
 from chalicelib.tables.table import StringItemTable, to_item
+
+if TYPE_CHECKING:
+    from chalicelib.tables.idempotency import DynamoTransaction
 
 MAX_URL_CHARS = 2048
 LINK_BODY = {
@@ -58,8 +61,20 @@ class LinkStore(StringItemTable):
     key = LINKS.key
     kind = "link"
 
-    def create(self, url: str) -> dict[str, str]:
-        """Store ``url`` under a new id; an existing id is never overwritten."""
+    def create(self, url: str, tx: DynamoTransaction | None = None) -> dict[str, str]:
+        """Store ``url`` under a new id; an existing id is never overwritten.
+
+        With ``tx`` (a keyed write) the put joins that transaction instead.
+        """
+        if tx is not None:
+            item = {self.key: str(uuid.uuid4()), "link": url}
+            tx.add(
+                {"Put": {"TableName": self._table, "Item": to_item(item),
+                         "ConditionExpression": "attribute_not_exists(#k)",
+                         "ExpressionAttributeNames": {"#k": self.key}}},
+                refused=lambda: ServiceUnavailableError("could not allocate a link id; try again"),
+            )  # fmt: skip
+            return item
         for _ in range(3):
             item = {self.key: str(uuid.uuid4()), "link": url}
             with self.errors():

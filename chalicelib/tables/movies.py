@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib import openapi
 from chalicelib.errors import BadRequestError
 from chalicelib.tables.schema import MOVIES
 from chalicelib.tables.table import MAX_KEY_BYTES, StringItemTable, to_item
+
+if TYPE_CHECKING:
+    from chalicelib.tables.idempotency import DynamoTransaction
 
 MAX_MOVIE_CHARS = 512
 MOVIE_BODY = {
@@ -42,8 +45,11 @@ class MovieStore(StringItemTable):
     key = MOVIES.key
     kind = "movie"
 
-    def put(self, name: str, title: str) -> dict[str, str]:
+    def put(self, name: str, title: str, tx: DynamoTransaction | None = None) -> dict[str, str]:
         item = {self.key: check_name(name), "favorite_movie": title}
+        if tx is not None:
+            tx.add({"Put": {"TableName": self._table, "Item": to_item(item)}})
+            return item
         with self.errors():
             self._client.put_item(TableName=self._table, Item=to_item(item))
         return item

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import uuid
-from typing import Any
 
-import pytest
-
-from tests.support import ADMIN, basic, body, get, send
+from tests.support import ADMIN, send
 
 
 def keyed(headers: dict[str, str], key: str) -> dict[str, str]:
