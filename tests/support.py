@@ -327,7 +327,7 @@ class Proxy:
                     self._released.wait(LIFETIME_S)
                     break
                 while (reply := _read_message(upstream)) is not None:
-                    if self._lose.get(command):
+                    if command is not None and self._lose.get(command):
                         self._lose[command] -= 1
                         self.lost.append(command)
                         self._close(client, upstream)
