@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from chalicelib import openapi
 from chalicelib.errors import BadRequestError, ServiceUnavailableError
+from chalicelib.idempotency import describe
 from chalicelib.tables.schema import LINKS
 from chalicelib.tables.table import StringItemTable, to_item
 
@@ -100,7 +101,7 @@ def openapi_section() -> openapi.Section:
     return openapi.Section(
         paths={
             "/link": {
-                "post": {
+                "post": describe({
                     "summary": "Store a link",
                     "operationId": "create_link",
                     "requestBody": openapi.body(LINK_BODY),
@@ -115,7 +116,7 @@ def openapi_section() -> openapi.Section:
                         },
                         **openapi.errors("400", "413", "415", "503"),
                     },
-                },
+                }),
                 "get": {
                     "summary": "List links",
                     "operationId": "list_links",
@@ -136,11 +137,11 @@ def openapi_section() -> openapi.Section:
                         **openapi.errors("404", "503"),
                     },
                 },
-                "delete": {
+                "delete": describe({
                     "summary": "Delete a link",
                     "operationId": "delete_link",
                     "responses": {"204": {"description": "deleted"}, **openapi.errors("404", "503")},
-                },
+                }),
             },
         },
         schemas={

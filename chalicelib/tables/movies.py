@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib import openapi
 from chalicelib.errors import BadRequestError
+from chalicelib.idempotency import describe
 from chalicelib.tables.schema import MOVIES
 from chalicelib.tables.table import MAX_KEY_BYTES, StringItemTable, to_item
 
@@ -80,7 +81,7 @@ def openapi_section() -> openapi.Section:
                     "responses": {"200": {"description": "the favorite", "content": movie},
                                   **openapi.errors("404", "503")},
                 },
-                "put": {
+                "put": describe({
                     "summary": "Create or replace someone's favorite movie",
                     "operationId": "put_movie",
                     "requestBody": openapi.body(MOVIE_BODY),
@@ -88,12 +89,12 @@ def openapi_section() -> openapi.Section:
                         "200": {"description": "what was stored", "content": movie},
                         **openapi.errors("400", "413", "415", "503"),
                     },
-                },
-                "delete": {
+                }),
+                "delete": describe({
                     "summary": "Forget someone's favorite movie",
                     "operationId": "delete_movie",
                     "responses": {"204": {"description": "deleted"}, **openapi.errors("404", "503")},
-                },
+                }),
             },
         },
         schemas={
