@@ -103,7 +103,7 @@ class CollectionService:
         unknown = f"the document may or may not have been stored; look it up by _id {first_id} before retrying"
 
         def operation(client: Any) -> list[dict[str, Any]]:
-            with _lost_write("insert", unknown):
+            with _lost_write("insert", unknown, one_document=True):
                 client[database][collection].insert_one(documents[0])
             return documents
 
@@ -216,17 +216,19 @@ def _update(coll: Any, spec: UpdateSpec, session: Any) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def _lost_write(what: str, advice: str) -> Iterator[None]:
+def _lost_write(what: str, advice: str, one_document: bool = False) -> Iterator[None]:
     """A connection lost once a write may have been sent: its outcome is unknown.
 
     The server may have applied the write and lost only the reply, so this is
     neither a success nor a clean failure, and the caller is told so.  When
-    nothing was sent (no server selected, no connection from the pool) the
-    error passes through as the database being unreachable.
+    nothing was sent (no server selected, no connection from the pool), or a
+    one-document write was refused by a server that is not (or no longer) the
+    primary, the error passes through as the database being unavailable.
     """
     from pymongo.errors import (
         ConnectionFailure,
         ExecutionTimeout,
+        NotPrimaryError,
         ServerSelectionTimeoutError,
         WaitQueueTimeoutError,
     )
@@ -235,6 +237,11 @@ def _lost_write(what: str, advice: str) -> Iterator[None]:
         yield
     except (ServerSelectionTimeoutError, WaitQueueTimeoutError):
         raise
+    except NotPrimaryError:
+        if one_document:  # refused, or interrupted before its one document was written: not applied
+            raise
+        log.warning("a %s was interrupted by a stepdown or shutdown, outcome unknown", what)
+        raise WriteOutcomeUnknownError(f"the database was interrupted during the {what}; {advice}") from None
     except ConnectionFailure as exc:
         log.warning("connection lost during a %s, outcome unknown: %s", what, type(exc).__name__)
         raise WriteOutcomeUnknownError(

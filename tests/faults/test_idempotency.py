@@ -8,6 +8,13 @@ one effect, and the retry answers what the first request did.
 
 A document PUT (``/docdb/{db}/{collection}/{id}``) comes with issue 13's
 routes; its test belongs there, written like the inserts here.
+
+Parallel requests with one key are tested on DocumentDB only: moto's
+TransactWriteItems is not isolated (it snapshots whole tables and restores
+the snapshot when a transaction is cancelled, undoing whatever another
+thread committed meanwhile), so concurrent transactions against it prove
+nothing about DynamoDB, which serializes them or cancels one with
+TransactionConflict (answered 409 here).
 """
 
 from __future__ import annotations
@@ -337,29 +344,6 @@ def test_ten_parallel_inserts_with_one_key_insert_once(stack, collection):
             assert json.loads(response.body) == {"_id": {"$oid": str(stored["_id"])}, "n": 1}
         else:
             assert response.headers["Retry-After"] == "1"
-
-
-def test_ten_parallel_link_posts_with_one_key_store_one_link(stack):
-    url, key = f"https://example.com/{uuid.uuid4()}", new_key()
-    store = LinkStore(aws.client("dynamodb"), local_stack.LINKS_TABLE)
-    records = DynamoRecords(aws.client("dynamodb"), local_stack.IDEMPOTENCY_TABLE)
-    event = _event("POST", "/link", "/link", None, {"link": url}, key)
-
-    def create_link() -> Any:  # what the route does, without Chalice's one current request
-        from chalice import Response
-
-        def run(tx: Any) -> Response:
-            return Response(body={"link_id": store.create(url, tx)["link_id"]}, status_code=201)
-
-        return idempotency.idempotent(Request(event), idempotency.route_scope, lambda: records, run)
-
-    results = _in_parallel(10, create_link)
-    (link_id,) = _links_to(stack, url)
-    for response in results:
-        assert response.status_code in (201, 409), response
-        if response.status_code == 201:  # the first as the route built it, the others replayed as kept
-            payload = response.body if isinstance(response.body, dict) else json.loads(response.body)
-            assert payload == {"link_id": link_id}
 
 
 def test_a_request_still_in_flight_is_409_with_retry_after(client, stack, collection):

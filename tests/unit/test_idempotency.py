@@ -86,3 +86,28 @@ def test_a_different_request_with_the_key_is_422_naming_each_part_that_differs()
         idempotency.answer_kept(claim, first, idempotency.Kept(201, "{}"))
     same = idempotency.Claim("id", "user:a", "k", first, now=0.0)
     assert idempotency.answer_kept(same, first, idempotency.Kept(201, "{}")).headers["Idempotent-Replayed"] == "true"
+
+
+def _claim() -> idempotency.Claim:
+    fp = {"method": "DELETE", "path": "p", "query": "q", "body": "b"}
+    return idempotency.Claim("id", "route:DELETE /link/{link_id}", "k", fp, now=0.0)
+
+
+def test_a_cancelled_dynamodb_transaction_is_read_by_its_reasons():
+    """moto never answers TransactionConflict (it does not isolate transactions), so the mapping is pinned here."""
+    from chalicelib.errors import NotFoundError, ServiceUnavailableError
+    from chalicelib.tables.idempotency import DynamoRecords, DynamoTransaction
+
+    tx = DynamoTransaction()
+    tx.add({"Delete": {}}, refused=lambda: NotFoundError("no link"))
+    none, failed = {"Code": "None"}, {"Code": "ConditionalCheckFailed"}
+    conflict = DynamoRecords._cancelled(_claim(), tx, [none, {"Code": "TransactionConflict"}])
+    assert conflict.status_code == 409 and conflict.headers["Retry-After"] == "1"
+    with pytest.raises(NotFoundError):
+        DynamoRecords._cancelled(_claim(), tx, [failed, none])
+    kept = {"status": {"N": "204"}, "body": {"S": ""}, "headers": {"M": {}},
+            "fingerprint": {"M": {k: {"S": v} for k, v in _claim().fingerprint.items()}}}  # fmt: skip
+    replay = DynamoRecords._cancelled(_claim(), tx, [failed, {**failed, "Item": kept}])  # the record wins
+    assert replay.status_code == 204 and replay.headers["Idempotent-Replayed"] == "true"
+    with pytest.raises(ServiceUnavailableError):
+        DynamoRecords._cancelled(_claim(), tx, [{"Code": "ThrottlingError"}, none])
