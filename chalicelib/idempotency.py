@@ -51,14 +51,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from chalice import Response
 
 from chalicelib.errors import BadRequestError, UnprocessableEntityError
 
 if TYPE_CHECKING:
+    from typing import Protocol
+
     from chalice.app import Request
 
 HEADER = "Idempotency-Key"
@@ -73,37 +74,45 @@ PARTS = ("method", "path", "query", "body")
 Run = Callable[[Any], Response]
 
 
-class Records(Protocol):
-    """Where a backend keeps its records, and how it runs a write with one."""
+if TYPE_CHECKING:  # a Protocol class costs a cold start too; only the type checker needs it
 
-    def execute(self, claim: Claim, run: Run) -> Response:
-        """Run ``run`` with its record in one transaction, or answer from the kept record."""
-        ...
+    class Records(Protocol):
+        """Where a backend keeps its records, and how it runs a write with one."""
+
+        def execute(self, claim: Claim, run: Run) -> Response:
+            """Run ``run`` with its record in one transaction, or answer from the kept record."""
+            ...
 
 
-@dataclass(frozen=True)
 class Claim:
     """One keyed request: who sent which key for what, and until when it is kept."""
 
-    id: str  # the record's key: a digest of scope and key
-    scope: str
-    key: str
-    fingerprint: dict[str, str]
-    now: float  # epoch seconds
-    ttl_seconds: float = TTL_SECONDS
+    # A plain class, not a dataclass: building a dataclass costs a cold start about a millisecond.
+    __slots__ = ("fingerprint", "id", "key", "now", "scope", "ttl_seconds")
+
+    def __init__(self, id: str, scope: str, key: str, fingerprint: dict[str, str], now: float,
+                 ttl_seconds: float = TTL_SECONDS) -> None:  # fmt: skip
+        self.id = id  # the record's key: a digest of scope and key
+        self.scope = scope
+        self.key = key
+        self.fingerprint = fingerprint
+        self.now = now  # epoch seconds
+        self.ttl_seconds = ttl_seconds
 
     @property
     def expires_at(self) -> float:
         return self.now + self.ttl_seconds
 
 
-@dataclass(frozen=True)
 class Kept:
     """The response a record keeps, and the replay made from it."""
 
-    status: int
-    body: str
-    headers: dict[str, str] = field(default_factory=dict)
+    __slots__ = ("body", "headers", "status")
+
+    def __init__(self, status: int, body: str, headers: dict[str, str] | None = None) -> None:
+        self.status = status
+        self.body = body
+        self.headers = headers or {}
 
     @classmethod
     def of(cls, response: Response) -> Kept:

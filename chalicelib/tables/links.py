@@ -12,7 +12,6 @@ from urllib.parse import urlsplit
 
 from chalicelib import openapi
 from chalicelib.errors import BadRequestError, ServiceUnavailableError
-from chalicelib.idempotency import describe
 from chalicelib.tables.schema import LINKS
 from chalicelib.tables.table import StringItemTable, to_item
 
@@ -97,6 +96,8 @@ class LinkStore(StringItemTable):
 
 def openapi_section() -> openapi.Section:
     """``/link`` and ``/link/{link_id}``."""
+    from chalicelib.idempotency import describe  # deferred: only this document needs it
+
     link_id = openapi.path_param("link_id", {"type": "string", "minLength": 1, "maxLength": 36}, "a link id (uuid4)")
     return openapi.Section(
         paths={

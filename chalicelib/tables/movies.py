@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib import openapi
 from chalicelib.errors import BadRequestError
-from chalicelib.idempotency import describe
 from chalicelib.tables.schema import MOVIES
 from chalicelib.tables.table import MAX_KEY_BYTES, StringItemTable, to_item
 
@@ -58,6 +57,8 @@ class MovieStore(StringItemTable):
 
 def openapi_section() -> openapi.Section:
     """``/movies`` and ``/movies/{name}``."""
+    from chalicelib.idempotency import describe  # deferred: only this document needs it
+
     name = openapi.path_param("name", {"type": "string", "minLength": 1, "maxLength": MAX_KEY_BYTES}, "whose favorite")
     movie = openapi.json_content(openapi.ref("Movie"))
     return openapi.Section(
