@@ -17,7 +17,7 @@ its retry simply runs again.
 Where records live (the backend of the route, so they commit with the write):
 
 - DocumentDB: collection ``idempotency`` of the reserved database
-  ``_docdb_rest`` (no client can reach it), a TTL index on ``expires_at``;
+  ``_docdb_rest`` (no client can reach it), a 24-hour TTL index on ``created_at``;
   see :mod:`chalicelib.docdb.idempotency`.
 - DynamoDB: the table named by ``IDEMPOTENCY_TABLE`` (key ``id``, TTL on
   ``expires_at``), written in the same ``TransactWriteItems`` as the item;

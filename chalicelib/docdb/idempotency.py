@@ -14,7 +14,7 @@ the response in the record, then commits.  So:
   is no record and nothing was written: the retry runs the write.
 
 Records live in ``_docdb_rest.idempotency`` (a reserved database: no client
-can reach it) with a TTL index on ``expires_at``, created once per container.
+can reach it) with a TTL index on ``created_at`` (24 h), created once per container.
 The TTL sweeper runs about once a minute, so a record past ``expires_at`` is
 treated as absent (and removed) whatever the sweeper has done.
 """
@@ -100,7 +100,11 @@ class MongoRecords:
     def _prepare(self, client: Any) -> None:
         """The records' collection and TTL index, and the target collection, once per container."""
         if not self._namespaces.known(DATABASE, COLLECTION):
-            client[DATABASE][COLLECTION].create_index("expires_at", expireAfterSeconds=0, name="expires_at_ttl")
+            # On created_at with the TTL itself rather than expireAfterSeconds=0 on expires_at: the common
+            # form on every DocumentDB version.  expires_at stays in the record for the check on read.
+            client[DATABASE][COLLECTION].create_index(
+                "created_at", expireAfterSeconds=idempotency.TTL_SECONDS, name="created_at_ttl"
+            )
         self._namespaces.ensure(client, DATABASE, COLLECTION)
         self._namespaces.ensure(client, *self._target)
 

@@ -421,8 +421,8 @@ def test_an_expired_key_on_a_table_runs_again(client, stack):
 
 def test_records_expire_by_a_ttl_index_and_a_dynamodb_ttl(client, stack, collection):
     send(client, "POST", f"/docdb/blog/{collection}", {"n": 1}, keyed(ADMIN, new_key()))
-    ttl = [i for i in records(stack).index_information().values() if i["key"] == [("expires_at", 1)]]
-    assert [i["expireAfterSeconds"] for i in ttl] == [0]
+    ttl = [i for i in records(stack).index_information().values() if i["key"] == [("created_at", 1)]]
+    assert [i["expireAfterSeconds"] for i in ttl] == [24 * 60 * 60]
     record = records(stack).find_one({"_id": idempotency.record_id("user:apiuser", "never-used")})
     assert record is None
     described = stack.dynamodb.describe_time_to_live(TableName=local_stack.IDEMPOTENCY_TABLE)
