@@ -467,3 +467,43 @@ def test_app_getter_builds_the_table_records_from_the_stage(client, fresh_app):
     key = new_key()
     send(client, "PUT", "/movies/getter", {"favorite_movie": "Heat"}, {"Idempotency-Key": key})
     assert isinstance(app_module.deps.table_records, DynamoRecords)
+
+
+class _Commands:
+    """The commands clients built after registration start, while ``on``."""
+
+    def __init__(self) -> None:
+        self.on = False
+        self.names: list[str] = []
+
+    def started(self, event: Any) -> None:
+        if self.on and event.command_name not in ("hello", "isMaster", "saslStart", "saslContinue", "endSessions"):
+            self.names.append(event.command_name)
+
+    def succeeded(self, event: Any) -> None:
+        pass
+
+    def failed(self, event: Any) -> None:
+        pass
+
+
+def test_a_write_without_a_key_sends_what_it_sent_before_and_a_keyed_one_three_more(client, stack, collection, use):
+    from pymongo import monitoring
+
+    listener = type("Listener", (_Commands, monitoring.CommandListener), {})()  # pymongo checks the base class
+    monitoring.register(listener)  # for clients built from now on; inert once the test ends
+    service = _service(local_stack.DOCDB_SECRET_ID)
+    use(collections=service)
+    path = f"/docdb/blog/{collection}"
+    try:
+        assert send(client, "POST", path, {"warm": 1}, keyed(ADMIN, new_key())).status_code == 201  # first use
+        listener.on = True
+        assert send(client, "POST", path, {"n": 1}, ADMIN).status_code == 201
+        plain, listener.names = listener.names, []
+        assert send(client, "POST", path, {"n": 2}, keyed(ADMIN, new_key())).status_code == 201
+        keyed_commands = listener.names
+    finally:
+        listener.on = False
+        service.close()
+    assert plain == ["insert"]
+    assert keyed_commands == ["insert", "insert", "update", "commitTransaction"]  # claim, write, keep, commit
