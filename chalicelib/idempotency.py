@@ -154,9 +154,10 @@ def idempotent(request: Request, scope: Callable[[Request], str], records: Calla
     import time
 
     key = parse_key(raw)
+    owner = scope(request)
     claim = Claim(
-        id=record_id(scope(request), key),
-        scope=scope(request),
+        id=record_id(owner, key),
+        scope=owner,
         key=key,
         fingerprint=request_fingerprint(request),
         now=time.time(),
