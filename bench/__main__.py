@@ -69,9 +69,7 @@ def main() -> None:
 
     with stack.backends() as backends:
         os.environ.update(backends.env())
-        from bench import coldstart, warm
-
-        from bench import idempotency
+        from bench import coldstart, idempotency, warm
 
         idempotency.listen()  # before the app's first DocumentDB request: it counts the commands each write sends
         h = warm.Harness(backends)
