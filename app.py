@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from chalicelib.auth import UserDirectory
     from chalicelib.docdb.service import CollectionService
     from chalicelib.secrets import SecretsLoader
+    from chalicelib.tables.idempotency import DynamoRecords
     from chalicelib.tables.links import LinkStore
     from chalicelib.tables.movies import MovieStore
 
@@ -48,6 +49,7 @@ class Dependencies:
         self.settings: Settings | None = None
         self.links: LinkStore | None = None
         self.movies: MovieStore | None = None
+        self.table_records: DynamoRecords | None = None
         self.secrets: SecretsLoader | None = None
         self.users: UserDirectory | None = None
         self.collections: CollectionService | None = None
@@ -97,6 +99,16 @@ def get_movie_store() -> MovieStore:
 
         deps.movies = MovieStore(client("dynamodb"), get_settings().require("movies_table"))
     return deps.movies
+
+
+def get_table_records() -> DynamoRecords:
+    """Where keyed writes on the DynamoDB tables keep their Idempotency-Key records."""
+    if deps.table_records is None:
+        from chalicelib.aws import client
+        from chalicelib.tables.idempotency import DynamoRecords
+
+        deps.table_records = DynamoRecords(client("dynamodb"), get_settings().require("idempotency_table"))
+    return deps.table_records
 
 
 def get_secrets() -> SecretsLoader:
@@ -198,17 +210,22 @@ def error_details(event: Any, get_response: Any) -> Response:
 @app.route("/link", methods=["POST"], cors=web.CORS)
 def create_link() -> Response:
     """Store a URL; 201 with its new id and a Location header."""
+    from chalicelib.idempotency import idempotent, route_scope
     from chalicelib.tables.links import validate_link_body
 
     url = validate_link_body(web.json_body(_request()))
-    item = get_link_store().create(url)
-    return Response(
-        body={"link_id": item["link_id"]},
-        status_code=201,
-        # Relative to the request path, so it carries API Gateway's stage prefix.
-        # rstrip: `POST /link/` must not answer `/link//<id>`.
-        headers={"Location": f"{web.request_path(_request()).rstrip('/')}/{item['link_id']}"},
-    )
+
+    def run(tx: Any) -> Response:
+        item = get_link_store().create(url, tx)
+        return Response(
+            body={"link_id": item["link_id"]},
+            status_code=201,
+            # Relative to the request path, so it carries API Gateway's stage prefix.
+            # rstrip: `POST /link/` must not answer `/link//<id>`.
+            headers={"Location": f"{web.request_path(_request()).rstrip('/')}/{item['link_id']}"},
+        )
+
+    return idempotent(_request(), route_scope, get_table_records, run)
 
 
 @app.route("/link", methods=["GET"], cors=web.CORS)
@@ -228,8 +245,13 @@ def get_link(link_id: str) -> dict[str, str]:
 @app.route("/link/{link_id}", methods=["DELETE"], cors=web.CORS)
 def delete_link(link_id: str) -> Response:
     """Delete one link; 204, or 404 when there is none."""
-    get_link_store().delete(link_id)
-    return Response(body="", status_code=204)
+    from chalicelib.idempotency import idempotent, route_scope
+
+    def run(tx: Any) -> Response:
+        get_link_store().delete(link_id, tx)
+        return Response(body="", status_code=204)
+
+    return idempotent(_request(), route_scope, get_table_records, run)
 
 
 # --- favorite movies --------------------------------------------------------
@@ -258,19 +280,30 @@ def put_movie(name: str) -> Response:
     ``If-Match`` replaces only that version, ``If-None-Match: *`` only creates; 412 otherwise.
     """
     from chalicelib import etags
+    from chalicelib.idempotency import idempotent, route_scope
     from chalicelib.tables.movies import validate_movie_body
 
     title = validate_movie_body(web.json_body(_request()))
-    return etags.tagged_response(lambda conditions: get_movie_store().put(name, title, conditions), _request())
+
+    def run(tx: Any) -> Response:
+        return etags.tagged_response(lambda conditions: get_movie_store().put(name, title, conditions, tx), _request())
+
+    return idempotent(_request(), route_scope, get_table_records, run)
 
 
 @app.route("/movies/{name}", methods=["DELETE"], cors=web.CORS)
 def delete_movie(name: str) -> Response:
     """Forget someone's favorite movie; 204, 404 when there was none, 412 when If-Match fails."""
     from chalicelib import etags
+    from chalicelib.idempotency import idempotent, route_scope
 
-    get_movie_store().delete_if(name, etags.Preconditions.from_headers(_request().headers))
-    return Response(body="", status_code=204)
+    conditions = etags.Preconditions.from_headers(_request().headers)
+
+    def run(tx: Any) -> Response:
+        get_movie_store().delete_if(name, conditions, tx)
+        return Response(body="", status_code=204)
+
+    return idempotent(_request(), route_scope, get_table_records, run)
 
 
 # --- DocumentDB collections -------------------------------------------------

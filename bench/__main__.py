@@ -69,8 +69,9 @@ def main() -> None:
 
     with stack.backends() as backends:
         os.environ.update(backends.env())
-        from bench import coldstart, warm
+        from bench import coldstart, idempotency, warm
 
+        idempotency.listen()  # before the app's first DocumentDB request: it counts the commands each write sends
         h = warm.Harness(backends)
         print("1. warm requests…", flush=True)
         results = warm.warm_requests(h, rows)
@@ -84,6 +85,8 @@ def main() -> None:
         from bench import documents
 
         documents.documents(h, rows)
+        print("   Idempotency-Key…", flush=True)
+        idempotency.idempotency_cost(h.call, h.app_module, rows)
         print("3. cold starts, from the unzipped package in a Python with only boto3…", flush=True)
         summary = coldstart.cold_starts(backends, rows, package.ZIP)
         print("4. scale and memory…", flush=True)

@@ -12,6 +12,7 @@ from chalice import (  # noqa: F401  (re-exported: the one place views import er
     ConflictError,
     ForbiddenError,
     NotFoundError,
+    UnprocessableEntityError,
 )
 
 RETRY_AFTER_SECONDS = 5
@@ -33,3 +34,14 @@ class ConfigurationError(ServiceUnavailableError):
 
 class InvalidValueError(ValueError):
     """Well-formed JSON holding a value the API cannot read; the message names the value."""
+class WriteOutcomeUnknownError(ServiceUnavailableError):
+    """A write was sent but its answer was lost: it may or may not have been applied.
+
+    Retrying with the same ``Idempotency-Key`` is safe: it answers the kept
+    result if the write was applied, and runs it if it was not.
+    """
+
+
+# Chalice takes an error's Code from its class name; the contract's Code has no "Error" suffix.
+WriteOutcomeUnknownError.__name__ = "WriteOutcomeUnknown"
+WriteOutcomeUnknownError.__qualname__ = "WriteOutcomeUnknown"

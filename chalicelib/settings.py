@@ -73,6 +73,7 @@ def _write_concern(env: Mapping[str, str]) -> dict[str, Any]:
 class Settings:
     links_table: str | None
     movies_table: str | None
+    idempotency_table: str | None
     docdb_secret_id: str | None
     api_users_secret_id: str | None
     docdb_ca_file: str
@@ -93,6 +94,7 @@ class Settings:
         return cls(
             links_table=env.get("LINKS_TABLE") or None,
             movies_table=env.get("MOVIES_TABLE") or None,
+            idempotency_table=env.get("IDEMPOTENCY_TABLE") or None,
             docdb_secret_id=env.get("DOCDB_SECRET_ID") or None,
             api_users_secret_id=env.get("API_USERS_SECRET_ID") or None,
             docdb_ca_file=env.get("DOCDB_CA_FILE") or DEFAULT_CA_FILE,

@@ -195,7 +195,7 @@ class Proxy:
         self._listener: socket.socket | None = None
         self._sockets: set[socket.socket] = set()
         self._lock = threading.Lock()
-        self._lose: set[str] = set()
+        self._lose: dict[str, int] = {}  # command -> how many more of its replies to lose
         self.lost: list[str] = []  # commands the server answered but whose reply was dropped
         self._stall: set[str] = set()
         self.stalled: list[str] = []  # commands left unanswered until release()
@@ -228,9 +228,13 @@ class Proxy:
                 sock.shutdown(socket.SHUT_RDWR)
             sock.close()
 
-    def lose_reply_to(self, command: str) -> None:
-        """Forward the next ``command`` to the server, then drop its reply and the connection."""
-        self._lose.add(command)
+    def lose_reply_to(self, command: str, times: int = 1) -> None:
+        """Forward the next ``times`` ``command``s to the server, then drop each reply and its connection."""
+        self._lose[command] = self._lose.get(command, 0) + times
+
+    def keep_replies(self) -> None:
+        """Stop losing replies."""
+        self._lose.clear()
 
     def stall(self, command: str) -> None:
         """Forward the next ``command``, then answer nothing on that connection until release()."""
@@ -295,8 +299,8 @@ class Proxy:
                     self._released.wait(LIFETIME_S)
                     break
                 while (reply := _read_message(upstream)) is not None:
-                    if command in self._lose:
-                        self._lose.discard(command)
+                    if command is not None and self._lose.get(command):
+                        self._lose[command] -= 1
                         self.lost.append(command)
                         self._close(client, upstream)
                         return

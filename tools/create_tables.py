@@ -1,12 +1,13 @@
-"""Create the two DynamoDB tables, or bring existing ones up to the same settings.
+"""Create the app's DynamoDB tables, or bring existing ones up to the same settings.
 
     python -m tools.create_tables --stage prod     # the names in .chalice/config.json
-    python -m tools.create_tables                  # the names in LINKS_TABLE and MOVIES_TABLE
+    python -m tools.create_tables                  # the names in LINKS_TABLE, MOVIES_TABLE, IDEMPOTENCY_TABLE
 
 For the ``chalice deploy`` path (the packaged CloudFormation template creates
 its own tables).  Safe to run again: a missing table is created, an existing
 one is switched to on-demand billing, KMS encryption and point-in-time
-recovery if it lacks them, and nothing else is touched.  Deletion protection
+recovery if it lacks them (and TTL on the idempotency table's ``expires_at``),
+and nothing else is touched.  Deletion protection
 is on for ``prod`` unless ``--no-deletion-protection`` says otherwise.  AWS
 credentials, region and AWS_ENDPOINT_URL come from the usual places.
 """
@@ -87,6 +88,15 @@ def ensure_table(client: Any, name: str, key: str, deletion_protection: bool) ->
     return done
 
 
+def ensure_ttl(client: Any, name: str, attribute: str) -> list[str]:
+    """Turn on DynamoDB TTL on ``attribute`` unless it is on already; returns what was done."""
+    ttl = client.describe_time_to_live(TableName=name).get("TimeToLiveDescription", {})
+    if ttl.get("TimeToLiveStatus") in ("ENABLED", "ENABLING") and ttl.get("AttributeName") == attribute:
+        return []
+    client.update_time_to_live(TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": attribute})
+    return [f"TTL on {attribute} enabled"]
+
+
 def _wait_active(client: Any, name: str) -> None:
     client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 2, "MaxAttempts": 60})
 
@@ -107,8 +117,11 @@ def main(argv: list[str] | None = None) -> None:
     import boto3
 
     client = boto3.client("dynamodb")
+    ttl = {table.key: table.ttl for table in APP_TABLES if table.ttl}
     for key, name in names.items():
         done = ensure_table(client, name, key, protect)
+        if key in ttl:
+            done += ensure_ttl(client, name, ttl[key])
         print(f"{name}: {', '.join(done) if done else 'already as required'}")
 
 

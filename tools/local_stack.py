@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 REGION = "us-east-1"
 # The local stage's names (.chalice/config.json); tests use the same ones.
-LINKS_TABLE, MOVIES_TABLE = "links", "movies"
+LINKS_TABLE, MOVIES_TABLE, IDEMPOTENCY_TABLE = "links", "movies", "idempotency"
 DOCDB_SECRET_ID, USERS_SECRET_ID = "local/docdb", "local/api-users"
 DB_USER, DB_PASSWORD = "docdbuser", "docdbpassword"
 
@@ -209,14 +209,18 @@ def seed(endpoint: str, secantus: Secantus, api_users: dict[str, tuple[str, list
     import boto3
 
     from chalicelib.auth import hash_password
-    from chalicelib.tables.schema import LINKS, MOVIES
+    from chalicelib.tables.schema import IDEMPOTENCY, LINKS, MOVIES
 
     session = boto3.session.Session(region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing")
     dynamodb = session.client("dynamodb", endpoint_url=endpoint)
     existing = set(dynamodb.list_tables()["TableNames"])
-    for name, table in ((LINKS_TABLE, LINKS), (MOVIES_TABLE, MOVIES)):
+    for name, table in ((LINKS_TABLE, LINKS), (MOVIES_TABLE, MOVIES), (IDEMPOTENCY_TABLE, IDEMPOTENCY)):
         if name not in existing:
             dynamodb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST", **table.key_schema())
+            if table.ttl:
+                dynamodb.update_time_to_live(
+                    TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": table.ttl}
+                )
     users = {
         name: {"password": hash_password(password), "grants": grants}
         for name, (password, grants) in api_users.items()

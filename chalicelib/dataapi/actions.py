@@ -25,7 +25,9 @@ DEFAULT_FIND_LIMIT = 1000  # the contract's default
 MAX_FIND_LIMIT = 50_000  # the contract's ceiling; the response budget usually binds first
 AGGREGATE_LIMIT = 1000  # what one aggregate answer may hold (the REST aggregation's page ceiling)
 
-Run = Callable[["CollectionService", str, str, dict[str, Any], str], bytes]
+# (service, database, collection, body, media type[, session]): the write actions take the
+# session of a keyed write (chalicelib/idempotency.py) and pass it to the service.
+Run = Callable[..., bytes]
 
 
 @dataclass(frozen=True)
@@ -103,16 +105,20 @@ def _find(service: CollectionService, db: str, coll: str, body: dict[str, Any], 
     return service.find_each(db, coll, spec, consume)
 
 
-def _insert_one(service: CollectionService, db: str, coll: str, body: dict[str, Any], media: str) -> bytes:
-    [stored] = service.insert(db, coll, [query.check_document(body["document"])])
+def _insert_one(
+    service: CollectionService, db: str, coll: str, body: dict[str, Any], media: str, session: Any = None
+) -> bytes:
+    [stored] = service.insert(db, coll, [query.check_document(body["document"])], session)
     return formats.dumps({"insertedId": stored["_id"]}, media)
 
 
-def _insert_many(service: CollectionService, db: str, coll: str, body: dict[str, Any], media: str) -> bytes:
+def _insert_many(
+    service: CollectionService, db: str, coll: str, body: dict[str, Any], media: str, session: Any = None
+) -> bytes:
     if not isinstance(body["documents"], list):
         raise BadRequestError("documents must be an array of documents")
     documents, _ = query.parse_documents(body["documents"])
-    stored = service.insert(db, coll, documents)
+    stored = service.insert(db, coll, documents, session)
     return formats.dumps({"insertedIds": [d["_id"] for d in stored]}, media)
 
 
@@ -131,27 +137,37 @@ def _updated(result: dict[str, Any], media: str) -> bytes:
     return formats.dumps(answer, media)
 
 
-def _update_one(service: CollectionService, db: str, coll: str, body: dict[str, Any], media: str) -> bytes:
-    return _updated(service.update_one(db, coll, _update_spec(body)), media)
+def _update_one(
+    service: CollectionService, db: str, coll: str, body: dict[str, Any], media: str, session: Any = None
+) -> bytes:
+    return _updated(service.update_one(db, coll, _update_spec(body), session), media)
 
 
-def _update_many(service: CollectionService, db: str, coll: str, body: dict[str, Any], media: str) -> bytes:
-    return _updated(service.update(db, coll, _update_spec(body)), media)
+def _update_many(
+    service: CollectionService, db: str, coll: str, body: dict[str, Any], media: str, session: Any = None
+) -> bytes:
+    return _updated(service.update(db, coll, _update_spec(body), session), media)
 
 
-def _replace_one(service: CollectionService, db: str, coll: str, body: dict[str, Any], media: str) -> bytes:
+def _replace_one(
+    service: CollectionService, db: str, coll: str, body: dict[str, Any], media: str, session: Any = None
+) -> bytes:
     flt = _required_filter(body)
     replacement = query.check_document(body["replacement"], "replacement")
-    return _updated(service.replace_one(db, coll, flt, replacement, _upsert(body)), media)
+    return _updated(service.replace_one(db, coll, flt, replacement, _upsert(body), session), media)
 
 
-def _delete_one(service: CollectionService, db: str, coll: str, body: dict[str, Any], media: str) -> bytes:
-    result = service.delete_one(db, coll, _required_filter(body))
+def _delete_one(
+    service: CollectionService, db: str, coll: str, body: dict[str, Any], media: str, session: Any = None
+) -> bytes:
+    result = service.delete_one(db, coll, _required_filter(body), session)
     return formats.dumps({"deletedCount": result["deleted_count"]}, media)
 
 
-def _delete_many(service: CollectionService, db: str, coll: str, body: dict[str, Any], media: str) -> bytes:
-    result = service.delete(db, coll, _required_filter(body))
+def _delete_many(
+    service: CollectionService, db: str, coll: str, body: dict[str, Any], media: str, session: Any = None
+) -> bytes:
+    result = service.delete(db, coll, _required_filter(body), session)
     return formats.dumps({"deletedCount": result["deleted_count"]}, media)
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from chalicelib import openapi
 from chalicelib.dataapi import actions, formats
 from chalicelib.docdb import query
+from chalicelib.idempotency import KEY_PARAMETER, REPLAYED_HEADER
 
 _BOTH = (formats.JSON, formats.EJSON)
 _OBJECT: dict[str, Any] = {"type": "object", "additionalProperties": True}
@@ -88,16 +89,21 @@ _ERRORS = {
     "401": "credentials that match no user (error_code InvalidSession)",
     "403": "outside the caller's grants, or a reserved database or collection",
     "404": "no such action",
-    "409": "a document with that _id exists already; nothing was written (error_code DuplicateKey)",
+    "409": "a document with that _id exists already; nothing was written (error_code DuplicateKey); or a "
+    "request with this Idempotency-Key is still in progress (error_code IdempotencyKeyInUse, Retry-After)",
     "413": "the body is over the size limit",
     "415": "a Content-Type other than application/json or application/ejson",
-    "503": "a backend is unreachable, throttling or misconfigured; retry after Retry-After",
+    "422": "this Idempotency-Key was first used for a different request (error_code IdempotencyKeyMismatch)",
+    "503": "a backend is unreachable, throttling or misconfigured, or (error_code WriteOutcomeUnknown) a write's "
+    "answer was lost: retry with the same Idempotency-Key; retry after Retry-After",
 }
 
 
 def _operation(summary: str) -> dict[str, Any]:
     responses: dict[str, Any] = {
         "200": {"description": "the action's result, as Accept asked (or the stage's default)",
+                "headers": {REPLAYED_HEADER: {"description": "`true` when this is the kept answer of an earlier "
+                                              "write with the same Idempotency-Key", "schema": {"type": "string"}}},
                 "content": _content(RESULT)},
     }  # fmt: skip
     for status, description in _ERRORS.items():
@@ -114,6 +120,7 @@ def _operation(summary: str) -> dict[str, Any]:
             "(or api-key) header holding a key from `tools.users create-key`, or HTTP Basic. find and "
             "aggregate answer a 400 rather than more than the response budget."
         ),
+        "parameters": [KEY_PARAMETER],
         "requestBody": {"required": True, "content": _content(REQUEST_BODY)},
         "responses": responses,
         "security": [{"dataApiKey": []}, {"dataApiKeyAlt": []}, {"basicAuth": []}],

@@ -25,6 +25,8 @@ from chalicelib.errors import (
     NotFoundError,
     PayloadTooLargeError,
     ServiceUnavailableError,
+    UnprocessableEntityError,
+    WriteOutcomeUnknownError,
 )
 
 if TYPE_CHECKING:
@@ -43,6 +45,10 @@ class UnauthorizedError(ChaliceViewError):
     STATUS_CODE = 401
 
 
+class IdempotencyKeyInUseError(ConflictError):
+    """A request with this Idempotency-Key is still being served (409, with Retry-After)."""
+
+
 # error_code per failure: the contract's own where it names one, ours elsewhere.
 _CODES: tuple[tuple[type[Exception], str], ...] = (
     (formats.MissingParameterError, "MissingParameter"),
@@ -50,9 +56,12 @@ _CODES: tuple[tuple[type[Exception], str], ...] = (
     (UnauthorizedError, "InvalidSession"),
     (ForbiddenError, "Forbidden"),
     (NotFoundError, "NotFound"),
+    (IdempotencyKeyInUseError, "IdempotencyKeyInUse"),
+    (UnprocessableEntityError, "IdempotencyKeyMismatch"),
     (ConflictError, "DuplicateKey"),
     (PayloadTooLargeError, "PayloadTooLarge"),
     (formats.UnsupportedMediaTypeError, "UnsupportedMediaType"),
+    (WriteOutcomeUnknownError, "WriteOutcomeUnknown"),
     (ServiceUnavailableError, "ServiceUnavailable"),
 )
 
@@ -98,8 +107,8 @@ def handle(
         for other in sorted(action.reads(body)):  # what a pipeline joins: the same checks as its source
             check_namespace(database, other)
             principal.require(database, other, "GET")
-        # Idempotency-Key (issue 14) plugs in here for action.write: scoped to ``_user``,
-        # fingerprinting (action_name, the body), around this one call.
+        if action.write:
+            return _write_once(request, user, action, service(), database, collection, body, media)
         payload = action.run(service(), database, collection, body, media)
     except ChaliceViewError as exc:
         return error_response(exc)
@@ -139,3 +148,27 @@ def _found(result: tuple[str, str] | None) -> tuple[str, str]:
     if result is None:
         raise UnauthorizedError(NO_USER)
     return result
+
+
+def _write_once(
+    request: Any, user: str, action: Any, service: CollectionService, database: str, collection: str,
+    body: dict[str, Any], media: str,
+) -> Response:
+    """A write action, run once per ``Idempotency-Key`` (chalicelib/idempotency.py), as the REST writes are.
+
+    Keys belong to the user, as on the REST routes; the kept answer is replayed
+    with ``Idempotent-Replayed: true``.  The "still in progress" 409 takes this
+    contract's error shape.
+    """
+    from chalicelib.idempotency import HEADER, idempotent
+
+    def run(session: Any) -> Response:
+        payload = action.run(service, database, collection, body, media, session)
+        return Response(body=payload.decode(), status_code=200, headers={"Content-Type": media})
+
+    response = idempotent(request, lambda _request: f"user:{user}", lambda: service.records(database, collection), run)
+    if response.status_code == 409:
+        busy = error_response(IdempotencyKeyInUseError(f"a request with this {HEADER} is still in progress"))
+        busy.headers.update({k: v for k, v in response.headers.items() if k == "Retry-After"})
+        return busy
+    return response

@@ -24,6 +24,7 @@ from chalicelib.docdb import allowlist, encoding, query
 from chalicelib.docdb.documents_service import Tagged, check_response_size
 from chalicelib.docdb.service import CollectionService
 from chalicelib.errors import BadRequestError
+from chalicelib.idempotency import describe, idempotent, user_scope
 
 ServiceGetter = Callable[[], CollectionService]
 ID_TYPES = ("objectid", "string", "int")
@@ -94,25 +95,45 @@ def replace(request: Request, service: CollectionService, target: Target, condit
     body = query.check_document(web.json_body(request, encoding.loads))
     if "_id" in body and encoding.dumps(body["_id"]) != encoding.dumps(target[2]):
         raise BadRequestError("the body's _id differs from the id in the path; leave it out or make them equal")
-    written = service.replace_document(*target, body, conditions)
-    if written.created:
-        location = web.request_path(request)
-        id_type = web.query(request).get("id_type")
-        if id_type:
-            location += f"?id_type={id_type}"
-        return respond(201, etags.quote(written.etag), written, {"Location": location})
-    return respond(200, etags.quote(written.etag), written)
+
+    def run(session: Any) -> Response:
+        written = service.replace_document(*target, body, conditions, session)
+        if written.created:
+            location = web.request_path(request)
+            id_type = web.query(request).get("id_type")
+            if id_type:
+                location += f"?id_type={id_type}"
+            return respond(201, etags.quote(written.etag), written, {"Location": location})
+        return respond(200, etags.quote(written.etag), written)
+
+    return _idempotent(request, service, target, run)
 
 
 def update(request: Request, service: CollectionService, target: Target, conditions: etags.Preconditions) -> Response:
     change = query.as_update(web.json_body(request, encoding.loads))
-    written = service.update_document(*target, change, conditions)
-    return respond(200, etags.quote(written.etag), written)
+
+    def run(session: Any) -> Response:
+        written = service.update_document(*target, change, conditions, session)
+        return respond(200, etags.quote(written.etag), written)
+
+    return _idempotent(request, service, target, run)
 
 
 def delete(request: Request, service: CollectionService, target: Target, conditions: etags.Preconditions) -> Response:
-    service.delete_document(*target, conditions)
-    return respond(204)
+
+    def run(session: Any) -> Response:
+        service.delete_document(*target, conditions, session)
+        return respond(204)
+
+    return _idempotent(request, service, target, run)
+
+
+def _idempotent(
+    request: Request, service: CollectionService, target: Target, run: Callable[[Any], Response]
+) -> Response:
+    """The write once per Idempotency-Key (chalicelib/idempotency.py): its record commits with it."""
+    database, name, _ = target
+    return idempotent(request, user_scope, lambda: service.records(database, name), run)
 
 
 _HANDLERS: dict[str, Callable[[Request, CollectionService, Target, etags.Preconditions], Response]] = {
@@ -212,7 +233,8 @@ def openapi_section() -> openapi.Section:
             **errors("400", "401", "403", "404", "413", "415", "503"),
         },
     }
-    operations = {"get": read, "head": head, "put": replace, "patch": update, "delete": delete}
+    operations = {"get": read, "head": head, "put": describe(replace), "patch": describe(update),
+                  "delete": describe(delete)}  # fmt: skip
 
     def scope(params: list[dict[str, Any]], tag: str) -> dict[str, Any]:
         return {

@@ -25,6 +25,7 @@ caller can run it inside a transaction.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +50,17 @@ class Tagged:
     etag: str
     document: dict[str, Any] | None = None
     created: bool = False
+
+
+def _unknown_outcome(what: str, advice: str, session: Any) -> contextlib.AbstractContextManager[None]:
+    """A lost reply outside a transaction leaves the outcome unknown (503, say so).
+
+    Inside one (a keyed write) nothing commits before the commit itself, so
+    the error passes through to the transaction, which answers for it.
+    """
+    from chalicelib.docdb.service import _lost_write  # service imports this module
+
+    return contextlib.nullcontext() if session is not None else _lost_write(what, advice)
 
 
 def _raw_collection(client: Any, database: str, collection: str) -> Any:
@@ -140,7 +152,6 @@ class DocumentMethods:
         """Replace (or create) the document; 412 when the conditions do not hold."""
         from pymongo.errors import DuplicateKeyError
 
-        from chalicelib.docdb.service import _lost_write  # service imports this module
 
         rev = revision.new_revision()
         replacement = {"_id": doc_id, **{k: v for k, v in body.items() if k != "_id"}, REV: rev}
@@ -151,7 +162,7 @@ class DocumentMethods:
         def operation(client: Any) -> Tagged:
             coll = _raw_collection(client, database, collection)
             for _ in range(MAX_ATTEMPTS):
-                with _lost_write("replace", advice):
+                with _unknown_outcome("replace", advice, session):
                     try:
                         if create_only:
                             coll.insert_one(replacement, session=session)
@@ -183,7 +194,7 @@ class DocumentMethods:
                             raise etags.failed("the document") from None
             raise etags.failed("the document kept changing")
 
-        return self._connection.run(operation, write=True)
+        return operation(session.client) if session is not None else self._connection.run(operation, write=True)
 
     def update_document(
         self,
@@ -197,7 +208,6 @@ class DocumentMethods:
         """Apply ``update`` to the document; the updated document, 404 when absent, 412 on a failed condition."""
         from pymongo import ReturnDocument
 
-        from chalicelib.docdb.service import _lost_write  # service imports this module
 
         rev = revision.new_revision()
         change = revision.with_revision(update, rev)
@@ -213,7 +223,7 @@ class DocumentMethods:
                     self._require(doc_id, raw, etag, conditions)
                     assert raw is not None
                     flt = revision.exact_state(doc_id, document, raw)
-                with _lost_write("update", advice):
+                with _unknown_outcome("update", advice, session):
                     after = coll.find_one_and_update(
                         flt, change, return_document=ReturnDocument.AFTER, session=session
                     )
@@ -223,7 +233,7 @@ class DocumentMethods:
                     self._after_miss(coll, doc_id, conditions, session)
             raise etags.failed("the document kept changing")
 
-        return self._connection.run(operation, write=True)
+        return operation(session.client) if session is not None else self._connection.run(operation, write=True)
 
     def delete_document(
         self,
@@ -234,7 +244,6 @@ class DocumentMethods:
         session: Any = None,
     ) -> None:
         """Delete the document; 404 when absent, 412 on a failed condition."""
-        from chalicelib.docdb.service import _lost_write  # service imports this module
 
         advice = "the delete may or may not have been applied; read the document before retrying"
         fast = _fast_filter(doc_id, conditions)
@@ -248,7 +257,7 @@ class DocumentMethods:
                     self._require(doc_id, raw, etag, conditions)
                     assert raw is not None
                     flt = revision.exact_state(doc_id, document, raw)
-                with _lost_write("delete", advice):
+                with _unknown_outcome("delete", advice, session):
                     deleted = coll.delete_one(flt, session=session).deleted_count
                 if deleted:
                     return
@@ -256,7 +265,7 @@ class DocumentMethods:
                     self._after_miss(coll, doc_id, conditions, session)
             raise etags.failed("the document kept changing")
 
-        self._connection.run(operation, write=True)
+        operation(session.client) if session is not None else self._connection.run(operation, write=True)
 
     def _require(self, doc_id: Any, raw: Any, etag: str | None, conditions: etags.Preconditions) -> None:
         # RFC 9110 13.2.1: an absent document is a 404 whatever the conditions say,

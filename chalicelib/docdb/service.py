@@ -18,7 +18,8 @@ from chalicelib.docdb.client import DUPLICATE_KEY, MAX_TIME_MS, DocdbConnection,
 from chalicelib.docdb.documents_service import DocumentMethods
 from chalicelib.docdb.query import AggregateSpec, FindSpec, UpdateSpec
 from chalicelib.docdb.revision import REV, new_revision, with_revision
-from chalicelib.errors import BadRequestError, ConflictError, ServiceUnavailableError
+from chalicelib.errors import BadRequestError, ConflictError, WriteOutcomeUnknownError
+from chalicelib.idempotency import HEADER
 from chalicelib.paging import MAX_PAGE_BYTES, decode_cursor, encode_cursor
 
 log = logging.getLogger(__name__)
@@ -43,8 +44,11 @@ class CollectionService(DocumentMethods):
     """
 
     def __init__(self, connection: DocdbConnection, max_response_bytes: int = MAX_PAGE_BYTES) -> None:
+        from chalicelib.docdb.transaction import Namespaces
+
         self._connection = connection
         self._max_bytes = max_response_bytes
+        self._namespaces = Namespaces()
 
     def close(self) -> None:
         """Close the database client (the next call builds a new one)."""
@@ -81,82 +85,72 @@ class CollectionService(DocumentMethods):
 
         return self._connection.run(operation)
 
-    def insert(self, database: str, collection: str, documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Insert all of ``documents`` or none of them; returns them with their ``_id``."""
+    def insert(
+        self, database: str, collection: str, documents: list[dict[str, Any]], session: Any = None
+    ) -> list[dict[str, Any]]:
+        """Insert all of ``documents`` or none of them; returns them with their ``_id``.
+
+        More than one document go in one transaction, so a refused batch
+        changes nothing.  With ``session`` (a keyed write) the insert joins
+        that session's transaction instead.
+        """
         from bson import ObjectId
-        from pymongo.errors import BulkWriteError
 
         rev = new_revision()
         for document in documents:
             document.setdefault("_id", ObjectId())
             document[REV] = rev
-        first_id, last_id = (encoding.dumps(documents[i]["_id"]).decode() for i in (0, -1))
-        if len(documents) == 1:
-            unknown = f"the document may or may not have been stored; look it up by _id {first_id} before retrying"
-        else:
-            unknown = (
-                f"some of the {len(documents)} documents, a leading part in request order, may have been stored; "
-                f"their _id values run from {first_id} to {last_id}: look them up before retrying"
-            )
+        if session is not None:
+            _insert(session.client[database][collection], documents, session)
+            return _without_revision(documents)
+        if len(documents) > 1:
+            return _without_revision(self.transaction(
+                database, collection, lambda s: _insert(s.client[database][collection], documents, s), "insert"
+            ))
+        first_id = encoding.dumps(documents[0]["_id"]).decode()
+        unknown = f"the document may or may not have been stored; look it up by _id {first_id} before retrying"
 
         def operation(client: Any) -> list[dict[str, Any]]:
-            coll = client[database][collection]
-            with _lost_write("insert", unknown):
-                if len(documents) == 1:
-                    coll.insert_one(documents[0])
-                    return _without_revision(documents)
-                try:
-                    coll.insert_many(documents, ordered=True)
-                except BulkWriteError as exc:
-                    written = exc.details.get("nInserted", 0)
-                    first = (exc.details.get("writeErrors") or [{}])[0]
-                    self._undo(coll, documents[:written])
-                    index = first.get("index", written)
-                    if first.get("code") == DUPLICATE_KEY:
-                        raise ConflictError(
-                            f"document {index} has an _id that exists already; nothing was inserted"
-                        ) from None
-                    reason = refusal(first.get("code"), first.get("codeName"))
-                    raise BadRequestError(f"document {index} was refused: {reason}; nothing was inserted") from None
+            with _lost_write("insert", unknown, one_document=True):
+                client[database][collection].insert_one(documents[0])
             return _without_revision(documents)
 
         return self._connection.run(operation, write=True)
 
-    @staticmethod
-    def _undo(coll: Any, written: list[dict[str, Any]]) -> None:
-        if not written:
-            return
-        try:
-            # $eq on each value: under $in a regular expression would match as a pattern.
-            coll.delete_many({"$or": [{"_id": {"$eq": d["_id"]}} for d in written]})
-        except Exception:
-            log.error("could not undo a partial insert of %d documents", len(written))
-            raise ServiceUnavailableError(
-                f"{len(written)} documents were inserted before an error and could not be removed; "
-                "look them up by _id"
-            ) from None
+    def update(self, database: str, collection: str, spec: UpdateSpec, session: Any = None) -> dict[str, Any]:
+        """Update every matching document in one transaction: all of them, or (refused) none."""
+        if session is not None:
+            return _update(session.client[database][collection], spec, session)
+        return self.transaction(database, collection, lambda s: _update(s.client[database][collection], spec, s),
+                                "update")  # fmt: skip
 
-    def update(self, database: str, collection: str, spec: UpdateSpec) -> dict[str, Any]:
-        def operation(client: Any) -> dict[str, Any]:
-            advice = "the update may or may not have been applied; read the documents before retrying"
-            with _lost_write("update", advice):
-                result = client[database][collection].update_many(
-                    spec.filter, with_revision(spec.update, new_revision()), upsert=spec.upsert
-                )
-            return {
-                "matched_count": result.matched_count,
-                "modified_count": result.modified_count,
-                "upserted_id": result.upserted_id,
-            }
+    def delete(self, database: str, collection: str, flt: dict[str, Any], session: Any = None) -> dict[str, int]:
+        if session is not None:
+            deleted = session.client[database][collection].delete_many(flt, session=session).deleted_count
+            return {"deleted_count": deleted}
 
-        return self._connection.run(operation, write=True)
-
-    def delete(self, database: str, collection: str, flt: dict[str, Any]) -> dict[str, int]:
         def operation(client: Any) -> dict[str, int]:
             with _lost_write("delete", "the delete may or may not have been applied; read before retrying"):
                 return {"deleted_count": client[database][collection].delete_many(flt).deleted_count}
 
         return self._connection.run(operation, write=True)
+
+    def transaction(self, database: str, collection: str, body: Callable[[Any], T], what: str) -> T:
+        """``body(session)`` in one transaction on ``database.collection`` (created first if missing)."""
+        from chalicelib.docdb import transaction
+        from chalicelib.idempotency import unknown_outcome_advice
+
+        def operation(client: Any) -> T:
+            self._namespaces.ensure(client, database, collection)
+            return transaction.run(client, body, what, unknown_outcome_advice(keyed=False))
+
+        return self._connection.run(operation, write=True)
+
+    def records(self, database: str, collection: str) -> Any:
+        """The idempotency records of keyed writes on ``database.collection``."""
+        from chalicelib.docdb.idempotency import MongoRecords
+
+        return MongoRecords(self._connection, self._namespaces, (database, collection))
 
     def aggregate(self, database: str, collection: str, spec: AggregateSpec) -> Page:
         """A page of an aggregation's results, cut short before the response budget.
@@ -227,27 +221,45 @@ class CollectionService(DocumentMethods):
 
         return self._connection.run(operation)
 
-    def update_one(self, database: str, collection: str, spec: UpdateSpec) -> dict[str, Any]:
+    def update_one(self, database: str, collection: str, spec: UpdateSpec, session: Any = None) -> dict[str, Any]:
+        update = with_revision(spec.update, new_revision())
+        if session is not None:  # a keyed write: one step of its transaction
+            coll = session.client[database][collection]
+            return _update_result(coll.update_one(spec.filter, update, upsert=spec.upsert, session=session))
+
         def operation(client: Any) -> dict[str, Any]:
             with _lost_write("update", "the update may or may not have been applied; read before retrying"):
-                update = with_revision(spec.update, new_revision())
                 result = client[database][collection].update_one(spec.filter, update, upsert=spec.upsert)
             return _update_result(result)
 
         return self._connection.run(operation, write=True)
 
     def replace_one(
-        self, database: str, collection: str, flt: dict[str, Any], replacement: dict[str, Any], upsert: bool
+        self,
+        database: str,
+        collection: str,
+        flt: dict[str, Any],
+        replacement: dict[str, Any],
+        upsert: bool,
+        session: Any = None,
     ) -> dict[str, Any]:
+        stored = {**replacement, REV: new_revision()}
+        if session is not None:
+            coll = session.client[database][collection]
+            return _update_result(coll.replace_one(flt, stored, upsert=upsert, session=session))
+
         def operation(client: Any) -> dict[str, Any]:
             with _lost_write("replace", "the replace may or may not have been applied; read before retrying"):
-                stored = {**replacement, REV: new_revision()}
                 result = client[database][collection].replace_one(flt, stored, upsert=upsert)
             return _update_result(result)
 
         return self._connection.run(operation, write=True)
 
-    def delete_one(self, database: str, collection: str, flt: dict[str, Any]) -> dict[str, int]:
+    def delete_one(self, database: str, collection: str, flt: dict[str, Any], session: Any = None) -> dict[str, int]:
+        if session is not None:
+            deleted = session.client[database][collection].delete_one(flt, session=session).deleted_count
+            return {"deleted_count": deleted}
+
         def operation(client: Any) -> dict[str, int]:
             with _lost_write("delete", "the delete may or may not have been applied; read before retrying"):
                 return {"deleted_count": client[database][collection].delete_one(flt).deleted_count}
@@ -267,18 +279,46 @@ class CollectionService(DocumentMethods):
         return offset
 
 
+def _insert(coll: Any, documents: list[dict[str, Any]], session: Any) -> list[dict[str, Any]]:
+    """The insert inside a transaction: a refused document aborts it, so nothing is inserted."""
+    from pymongo.errors import BulkWriteError
+
+    if len(documents) == 1:
+        coll.insert_one(documents[0], session=session)
+        return documents
+    try:
+        coll.insert_many(documents, ordered=True, session=session)
+    except BulkWriteError as exc:
+        first = (exc.details.get("writeErrors") or [{}])[0]
+        index = first.get("index", "?")
+        if first.get("code") == DUPLICATE_KEY:
+            raise ConflictError(f"document {index} has an _id that exists already; nothing was inserted") from None
+        reason = refusal(first.get("code"), first.get("codeName"))
+        raise BadRequestError(f"document {index} was refused: {reason}; nothing was inserted") from None
+    return documents
+
+
+def _update(coll: Any, spec: UpdateSpec, session: Any) -> dict[str, Any]:
+    update = with_revision(spec.update, new_revision())  # every write changes the documents' ETags
+    result = coll.update_many(spec.filter, update, upsert=spec.upsert, session=session)
+    return {"matched_count": result.matched_count, "modified_count": result.modified_count,
+            "upserted_id": result.upserted_id}  # fmt: skip
+
+
 @contextlib.contextmanager
-def _lost_write(what: str, advice: str) -> Iterator[None]:
+def _lost_write(what: str, advice: str, one_document: bool = False) -> Iterator[None]:
     """A connection lost once a write may have been sent: its outcome is unknown.
 
     The server may have applied the write and lost only the reply, so this is
     neither a success nor a clean failure, and the caller is told so.  When
-    nothing was sent (no server selected, no connection from the pool) the
-    error passes through as the database being unreachable.
+    nothing was sent (no server selected, no connection from the pool), or a
+    one-document write was refused by a server that is not (or no longer) the
+    primary, the error passes through as the database being unavailable.
     """
     from pymongo.errors import (
         ConnectionFailure,
         ExecutionTimeout,
+        NotPrimaryError,
         ServerSelectionTimeoutError,
         WaitQueueTimeoutError,
     )
@@ -287,14 +327,22 @@ def _lost_write(what: str, advice: str) -> Iterator[None]:
         yield
     except (ServerSelectionTimeoutError, WaitQueueTimeoutError):
         raise
+    except NotPrimaryError:
+        if one_document:  # refused, or interrupted before its one document was written: not applied
+            raise
+        log.warning("a %s was interrupted by a stepdown or shutdown, outcome unknown", what)
+        raise WriteOutcomeUnknownError(f"the database was interrupted during the {what}; {advice}") from None
     except ConnectionFailure as exc:
         log.warning("connection lost during a %s, outcome unknown: %s", what, type(exc).__name__)
-        raise ServiceUnavailableError(f"the connection to the database was lost during the {what}; {advice}") from None
+        raise WriteOutcomeUnknownError(
+            f"the connection to the database was lost during the {what}; {advice}; "
+            f"send an {HEADER} to make a retry safe"
+        ) from None
     except ExecutionTimeout:
         # The server stopped the command at its time limit: a multi-document
         # write may have been applied in part.
         log.warning("a %s ran out of time on the server, outcome unknown", what)
-        raise ServiceUnavailableError(f"the {what} ran out of time on the database; {advice}") from None
+        raise WriteOutcomeUnknownError(f"the {what} ran out of time on the database; {advice}") from None
 
 
 def _update_result(result: Any) -> dict[str, Any]:

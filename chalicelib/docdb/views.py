@@ -18,6 +18,7 @@ from chalicelib import openapi, web
 from chalicelib.auth import Principal
 from chalicelib.docdb import encoding, query
 from chalicelib.docdb.service import CollectionService
+from chalicelib.idempotency import describe, idempotent, user_scope
 from chalicelib.paging import MAX_PAGE_BYTES, lambda_size
 
 ServiceGetter = Callable[[], CollectionService]
@@ -60,8 +61,12 @@ def find(request: Request, service: CollectionService, database: str, name: str)
 
 def insert(request: Request, service: CollectionService, database: str, name: str) -> Response:
     documents, single = query.parse_documents(web.json_body(request, encoding.loads))
-    stored = service.insert(database, name, documents)
-    return web.json_response(insert_echo(stored, single), status=201)
+
+    def run(session: Any) -> Response:
+        stored = service.insert(database, name, documents, session)
+        return web.json_response(insert_echo(stored, single), status=201)
+
+    return idempotent(request, user_scope, lambda: service.records(database, name), run)
 
 
 def insert_echo(stored: list[dict[str, Any]], single: bool, max_bytes: int = MAX_PAGE_BYTES) -> bytes:
@@ -87,14 +92,22 @@ def insert_echo(stored: list[dict[str, Any]], single: bool, max_bytes: int = MAX
 def update(request: Request, service: CollectionService, database: str, name: str) -> Response:
     allow_all = query.parse_flag(web.query(request).get("all"), "all")
     spec = query.UpdateSpec.from_body(web.json_body(request, encoding.loads), allow_all)
-    return web.json_response(encoding.dumps(service.update(database, name, spec)))
+
+    def run(session: Any) -> Response:
+        return web.json_response(encoding.dumps(service.update(database, name, spec, session)))
+
+    return idempotent(request, user_scope, lambda: service.records(database, name), run)
 
 
 def delete(request: Request, service: CollectionService, database: str, name: str) -> Response:
     params = web.query(request)
     body = web.json_body(request, encoding.loads, required=False)
     flt = query.delete_filter(body, params.get("filter"), query.parse_flag(params.get("all"), "all"))
-    return web.json_response(encoding.dumps(service.delete(database, name, flt)))
+
+    def run(session: Any) -> Response:
+        return web.json_response(encoding.dumps(service.delete(database, name, flt, session)))
+
+    return idempotent(request, user_scope, lambda: service.records(database, name), run)
 
 
 _HANDLERS: dict[str, Callable[[Request, CollectionService, str, str], Response]] = {
@@ -173,7 +186,8 @@ def openapi_section() -> openapi.Section:
         },
     }  # fmt: skip
     operations: dict[str, dict[str, Any]] = {
-        "get": find, "post": insert, "put": insert, "patch": update, "delete": delete
+        "get": find, "post": describe(insert), "put": describe(insert), "patch": describe(update),
+        "delete": describe(delete),
     }
 
     def scope(params: list[dict[str, Any]], tag: str) -> dict[str, Any]:

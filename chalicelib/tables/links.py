@@ -7,7 +7,7 @@ id or a full scan, so a sort key would add nothing but a second key to carry.
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from chalicelib import openapi
@@ -15,6 +15,9 @@ from chalicelib.errors import BadRequestError, ServiceUnavailableError
 from chalicelib.tables.schema import LINKS
 from chalicelib.tables.table import StringItemTable, to_item
 from chalicelib.web import is_text
+
+if TYPE_CHECKING:
+    from chalicelib.tables.idempotency import DynamoTransaction
 
 MAX_URL_CHARS = 2048
 LINK_BODY = {
@@ -61,8 +64,20 @@ class LinkStore(StringItemTable):
     key = LINKS.key
     kind = "link"
 
-    def create(self, url: str) -> dict[str, str]:
-        """Store ``url`` under a new id; an existing id is never overwritten."""
+    def create(self, url: str, tx: DynamoTransaction | None = None) -> dict[str, str]:
+        """Store ``url`` under a new id; an existing id is never overwritten.
+
+        With ``tx`` (a keyed write) the put joins that transaction instead.
+        """
+        if tx is not None:
+            item = {self.key: str(uuid.uuid4()), "link": url}
+            tx.add(
+                {"Put": {"TableName": self._table, "Item": to_item(item),
+                         "ConditionExpression": "attribute_not_exists(#k)",
+                         "ExpressionAttributeNames": {"#k": self.key}}},
+                refused=lambda: ServiceUnavailableError("could not allocate a link id; try again"),
+            )  # fmt: skip
+            return item
         for _ in range(3):
             item = {self.key: str(uuid.uuid4()), "link": url}
             with self.errors():
@@ -84,11 +99,13 @@ class LinkStore(StringItemTable):
 
 def openapi_section() -> openapi.Section:
     """``/link`` and ``/link/{link_id}``."""
+    from chalicelib.idempotency import describe  # deferred: only this document needs it
+
     link_id = openapi.path_param("link_id", {"type": "string", "minLength": 1, "maxLength": 36}, "a link id (uuid4)")
     return openapi.Section(
         paths={
             "/link": {
-                "post": {
+                "post": describe({
                     "summary": "Store a link",
                     "operationId": "create_link",
                     "requestBody": openapi.body(LINK_BODY),
@@ -103,7 +120,7 @@ def openapi_section() -> openapi.Section:
                         },
                         **openapi.errors("400", "413", "415", "503"),
                     },
-                },
+                }),
                 "get": {
                     "summary": "List links",
                     "operationId": "list_links",
@@ -124,11 +141,11 @@ def openapi_section() -> openapi.Section:
                         **openapi.errors("404", "503"),
                     },
                 },
-                "delete": {
+                "delete": describe({
                     "summary": "Delete a link",
                     "operationId": "delete_link",
                     "responses": {"204": {"description": "deleted"}, **openapi.errors("404", "503")},
-                },
+                }),
             },
         },
         schemas={

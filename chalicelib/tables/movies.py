@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib import etags, openapi
 from chalicelib.errors import BadRequestError, NotFoundError
 from chalicelib.tables.schema import MOVIES
 from chalicelib.tables.table import MAX_KEY_BYTES, StringItemTable, to_item
 from chalicelib.web import is_text
+
+if TYPE_CHECKING:
+    from chalicelib.tables.idempotency import DynamoTransaction
 
 MAX_MOVIE_CHARS = 512
 MOVIE_BODY = {
@@ -123,10 +126,28 @@ class MovieStore(StringItemTable):
         return self.public(item), etag
 
     def put(
-        self, name: str, title: str, conditions: etags.Preconditions = etags.UNCONDITIONAL
+        self,
+        name: str,
+        title: str,
+        conditions: etags.Preconditions = etags.UNCONDITIONAL,
+        tx: DynamoTransaction | None = None,
     ) -> tuple[dict[str, str], str]:
-        """Create or replace the movie if the conditions hold (else 412); what was stored and its ETag value."""
+        """Create or replace the movie if the conditions hold (else 412); what was stored and its ETag value.
+
+        With ``tx`` (a keyed write) the put, its condition included, joins that
+        transaction instead of running; a failed condition there is the same 412.
+        """
         item = {self.key: check_name(name), "favorite_movie": title, REV: uuid.uuid4().hex}
+        if tx is not None:
+            condition = _fast(conditions)
+            if condition is None:  # a digest ETag: decide on the item as read, and write only if it is unchanged
+                current = self.read(name)
+                if not conditions.allows_write(None if current is None else etag_of(current)):
+                    raise etags.failed("the movie")
+                condition = _exactly(current)
+            tx.add({"Put": {"TableName": self._table, "Item": to_item(item), **condition}},
+                   refused=lambda: etags.failed("the movie"))  # fmt: skip
+            return self.public(item), etag_of(item)
         for _ in range(MAX_ATTEMPTS):
             condition = _fast(conditions)
             read_first = condition is None
@@ -145,10 +166,32 @@ class MovieStore(StringItemTable):
             return self.public(item), etag_of(item)
         raise etags.failed("the movie kept changing")
 
-    def delete_if(self, name: str, conditions: etags.Preconditions) -> None:
-        """Delete the movie if the conditions hold: 404 when there is none, 412 when they fail."""
+    def delete_if(
+        self, name: str, conditions: etags.Preconditions, tx: DynamoTransaction | None = None
+    ) -> None:
+        """Delete the movie if the conditions hold: 404 when there is none, 412 when they fail.
+
+        With ``tx`` (a keyed write) the delete joins that transaction; when its
+        condition fails there, the item is read to tell 404 from 412.
+        """
         if conditions.none or (conditions.if_none_match is None and conditions.if_match == etags.ANY):
-            return self.delete(name)
+            return self.delete(name, tx)
+        if tx is not None:
+            condition = _fast(conditions)
+            if condition is None:
+                current = self.read(name)
+                if current is None:
+                    raise NotFoundError(f"no movie {name[:64]!r}")
+                if not conditions.allows_write(etag_of(current)):
+                    raise etags.failed("the movie")
+                condition = _exactly(current)
+
+            def refused() -> Exception:
+                gone = self.read(name) is None
+                return NotFoundError(f"no movie {name[:64]!r}") if gone else etags.failed("the movie")
+
+            tx.add({"Delete": {"TableName": self._table, "Key": to_item({"name": name}), **condition}}, refused=refused)
+            return None
         for _ in range(MAX_ATTEMPTS):
             condition = _fast(conditions)
             read_first = condition is None
@@ -181,6 +224,8 @@ class MovieStore(StringItemTable):
 
 def openapi_section() -> openapi.Section:
     """``/movies`` and ``/movies/{name}``."""
+    from chalicelib.idempotency import describe  # deferred: only this document needs it
+
     name = openapi.path_param("name", {"type": "string", "minLength": 1, "maxLength": MAX_KEY_BYTES}, "whose favorite")
     movie = openapi.json_content(openapi.ref("Movie"))
     return openapi.Section(
@@ -209,7 +254,7 @@ def openapi_section() -> openapi.Section:
                         **openapi.errors("400", "404", "503"),
                     },
                 },
-                "put": {
+                "put": describe({
                     "summary": "Create or replace someone's favorite movie",
                     "description": "If-Match replaces only that version; If-None-Match: * only creates.",
                     "operationId": "put_movie",
@@ -220,8 +265,8 @@ def openapi_section() -> openapi.Section:
                         "412": etags.precondition_failed(),
                         **openapi.errors("400", "413", "415", "503"),
                     },
-                },
-                "delete": {
+                }),
+                "delete": describe({
                     "summary": "Forget someone's favorite movie",
                     "operationId": "delete_movie",
                     "parameters": [etags.IF_MATCH, etags.IF_NONE_MATCH],
@@ -230,7 +275,7 @@ def openapi_section() -> openapi.Section:
                         "412": etags.precondition_failed(),
                         **openapi.errors("400", "404", "503"),
                     },
-                },
+                }),
             },
         },
         schemas={

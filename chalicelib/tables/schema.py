@@ -17,6 +17,7 @@ class Table:
     setting: str  # the stage's environment variable that names the table
     key: str  # the string partition key, the table's only key
     resource: str  # its logical id in infra/resources.json
+    ttl: str | None = None  # the attribute DynamoDB's TTL expires items by, if any
 
     def key_schema(self) -> dict[str, Any]:
         return key_schema(self.key)
@@ -33,4 +34,6 @@ def key_schema(key: str) -> dict[str, Any]:
 
 LINKS = Table("LINKS_TABLE", "link_id", "LinksTable")
 MOVIES = Table("MOVIES_TABLE", "name", "MoviesTable")
-TABLES = (LINKS, MOVIES)
+# Idempotency-Key records of keyed writes on the tables above (chalicelib/tables/idempotency.py).
+IDEMPOTENCY = Table("IDEMPOTENCY_TABLE", "id", "IdempotencyTable", ttl="expires_at")
+TABLES = (LINKS, MOVIES, IDEMPOTENCY)

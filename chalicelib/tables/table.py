@@ -8,12 +8,15 @@ start for nothing it adds to strings.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.aws import aws_errors
 from chalicelib.errors import BadRequestError, NotFoundError
 from chalicelib.paging import MAX_PAGE_BYTES, PageBuffer, decode_cursor, encode_cursor
 from chalicelib.web import is_text
+
+if TYPE_CHECKING:
+    from chalicelib.tables.idempotency import DynamoTransaction
 
 MAX_KEY_BYTES = 2048  # DynamoDB's limit for a partition key, in UTF-8 bytes
 
@@ -66,9 +69,18 @@ class StringItemTable:
         """``item`` as callers see it: without the attributes in ``hidden``."""
         return {name: value for name, value in item.items() if name not in self.hidden} if self.hidden else item
 
-    def delete(self, key_value: str) -> None:
+    def delete(self, key_value: str, tx: DynamoTransaction | None = None) -> None:
+        """Delete the item, or 404; with ``tx`` (a keyed write) the delete joins that transaction."""
         if not self.valid_key(key_value):
             raise NotFoundError(f"no {self.kind} {key_value[:64]!r}")
+        if tx is not None:
+            tx.add(
+                {"Delete": {"TableName": self._table, "Key": to_item({self.key: key_value}),
+                            "ConditionExpression": "attribute_exists(#k)",
+                            "ExpressionAttributeNames": {"#k": self.key}}},
+                refused=lambda: NotFoundError(f"no {self.kind} {key_value[:64]!r}"),
+            )  # fmt: skip
+            return
         with self.errors():
             try:
                 self._client.delete_item(

@@ -269,8 +269,21 @@ def aws_calls() -> set[str]:
         by_method.update({xform_name(op): f"{model.signing_name}:{op}" for op in model.operation_names})
     called = set()
     for source in (ROOT / "chalicelib").rglob("*.py"):
-        called |= {by_method[m] for m in re.findall(r"_client\.(\w+)\(", source.read_text()) if m in by_method}
+        text = source.read_text()
+        called |= {by_method[m] for m in re.findall(r"_client\.(\w+)\(", text) if m in by_method}
+        # IAM has no TransactWriteItems action: each entry needs its own (PutItem for a Put, ...).
+        kinds = re.findall(r'\{\s*"(Put|Delete|Update|ConditionCheck)":\s*\{', text)
+        called |= {TRANSACT_ACTIONS[kind] for kind in kinds}
+    called.discard("dynamodb:TransactWriteItems")
     return called
+
+
+TRANSACT_ACTIONS = {
+    "Put": "dynamodb:PutItem",
+    "Delete": "dynamodb:DeleteItem",
+    "Update": "dynamodb:UpdateItem",
+    "ConditionCheck": "dynamodb:ConditionCheckItem",
+}
 
 
 @pytest.mark.parametrize("stage", STAGES)
@@ -283,7 +296,11 @@ def test_api_handler_policy_grants_exactly_what_the_code_calls(stage: str) -> No
 
     env = stage_config(stage)["environment_variables"]
     tables = resources_for(statements, "dynamodb:")
-    assert tables == {f"arn:aws:dynamodb:*:*:table/{env[v]}" for v in ("LINKS_TABLE", "MOVIES_TABLE")}
+    variables = ("LINKS_TABLE", "MOVIES_TABLE", "IDEMPOTENCY_TABLE")
+    assert tables == {f"arn:aws:dynamodb:*:*:table/{env[v]}" for v in variables}
+    # The idempotency records are only ever put (in the item's transaction): nothing else on that table.
+    records = f"arn:aws:dynamodb:*:*:table/{env['IDEMPOTENCY_TABLE']}"
+    assert actions([s for s in statements if records in listify(s["Resource"])]) == {"dynamodb:PutItem"}
     secrets = resources_for(statements, "secretsmanager:")
     for variable in ("DOCDB_SECRET_ID", "API_USERS_SECRET_ID"):
         assert any(iam_matches(pattern, secret_arn(env[variable])) for pattern in secrets), variable
@@ -364,7 +381,8 @@ def test_template_creates_the_tables_and_wires_them_into_the_function(
     template = templates[stage]
     env = stage_config(stage)["environment_variables"]
     function_env = template["Resources"]["APIHandler"]["Properties"]["Environment"]["Variables"]
-    for logical, variable, key in (("LinksTable", "LINKS_TABLE", "link_id"), ("MoviesTable", "MOVIES_TABLE", "name")):
+    for logical, variable, key in (("LinksTable", "LINKS_TABLE", "link_id"), ("MoviesTable", "MOVIES_TABLE", "name"),
+                                   ("IdempotencyTable", "IDEMPOTENCY_TABLE", "id")):
         table = template["Resources"][logical]
         properties = table["Properties"]
         assert table["Type"] == "AWS::DynamoDB::Table"
@@ -380,6 +398,9 @@ def test_template_creates_the_tables_and_wires_them_into_the_function(
     assert resolve(template["Resources"]["LinksTable"]["Properties"]["DeletionProtectionEnabled"], template, stage) is (
         stage == "prod"
     )
+    assert template["Resources"]["IdempotencyTable"]["Properties"]["TimeToLiveSpecification"] == {
+        "AttributeName": "expires_at", "Enabled": True
+    }
 
 
 @pytest.mark.parametrize("stage", STAGES)
@@ -448,7 +469,8 @@ def describe(stack: Any, name: str) -> tuple[dict[str, Any], str]:
 def test_create_tables_creates_on_demand_encrypted_tables_with_pitr(
     stack: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    names = {"LINKS_TABLE": f"links-{uuid.uuid4().hex[:8]}", "MOVIES_TABLE": f"movies-{uuid.uuid4().hex[:8]}"}
+    names = {"LINKS_TABLE": f"links-{uuid.uuid4().hex[:8]}", "MOVIES_TABLE": f"movies-{uuid.uuid4().hex[:8]}",
+             "IDEMPOTENCY_TABLE": f"idempotency-{uuid.uuid4().hex[:8]}"}
     for variable, name in names.items():
         monkeypatch.setenv(variable, name)
     create_tables.main([])
@@ -458,10 +480,12 @@ def test_create_tables_creates_on_demand_encrypted_tables_with_pitr(
         assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
         assert table["SSEDescription"]["Status"] == "ENABLED" and table["SSEDescription"]["SSEType"] == "KMS"
         assert pitr == "ENABLED"
-    assert capsys.readouterr().out.count("created") == 2
+    ttl = stack.dynamodb.describe_time_to_live(TableName=names["IDEMPOTENCY_TABLE"])["TimeToLiveDescription"]
+    assert ttl["TimeToLiveStatus"] == "ENABLED" and ttl["AttributeName"] == "expires_at"
+    assert capsys.readouterr().out.count("created") == 3
 
     create_tables.main([])  # again: nothing to do
-    assert capsys.readouterr().out.count("already as required") == 2
+    assert capsys.readouterr().out.count("already as required") == 3
 
 
 def test_create_tables_brings_an_existing_table_up_to_the_settings(stack: Any) -> None:
@@ -496,4 +520,6 @@ def test_create_tables_refuses_a_table_with_another_key(stack: Any) -> None:
 @pytest.mark.parametrize("stage", STAGES)
 def test_create_tables_takes_the_stage_names_from_the_chalice_config(stage: str) -> None:
     env = stage_config(stage)["environment_variables"]
-    assert create_tables.table_names(stage) == {"link_id": env["LINKS_TABLE"], "name": env["MOVIES_TABLE"]}
+    assert create_tables.table_names(stage) == {
+        "link_id": env["LINKS_TABLE"], "name": env["MOVIES_TABLE"], "id": env["IDEMPOTENCY_TABLE"]
+    }

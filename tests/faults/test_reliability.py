@@ -117,7 +117,9 @@ def test_write_while_database_is_down_is_503_then_requests_recover_in_the_same_a
         payload = _assert_json_503(send(client, "POST", path, {"n": 2}, ADMIN))
         elapsed = time.monotonic() - started
         assert elapsed < 10, f"answered after {elapsed:.1f} s"  # the contract's bound
-        assert payload["Code"] == "ServiceUnavailableError"
+        # Sent on a pooled connection to a server that went away, the insert's outcome is unknown to the
+        # driver (WriteOutcomeUnknown); with no connection left to send on, the database is unreachable.
+        assert payload["Code"] in ("WriteOutcomeUnknown", "ServiceUnavailableError")
     finally:
         stack.secantus.start()
     # The same container, with no restart, serves every kind of request again.
@@ -221,9 +223,9 @@ def test_update_whose_reply_is_lost_is_not_reported_as_success(client, stack, co
     update = {"filter": {"k": "a"}, "update": {"$inc": {"n": 1}}}
     payload = _assert_json_503(send(client, "PATCH", path, update, ADMIN))
     assert docdb_proxy.lost == ["update"]
-    assert "may or may not have been applied" in payload["Message"]
-    # Reading tells the caller the increment was applied, so it must not be repeated.
-    assert [d["n"] for d in body(get(client, path, headers=ADMIN))] == [2]
+    # The update ran inside a transaction whose commit was never sent: nothing changed, so a retry is safe.
+    assert "nothing was changed" in payload["Message"]
+    assert [d["n"] for d in body(get(client, path, headers=ADMIN))] == [1]
 
 
 # --- rotation while requests keep flowing -------------------------------------

@@ -92,3 +92,23 @@ def test_health_is_public_and_touches_no_backend(client, monkeypatch):
     response = client.http.get("/health")
     assert response.status_code == 200
     assert body(response) == {"status": "ok"}
+
+
+def test_every_write_operation_describes_the_idempotency_key_and_its_answers() -> None:
+    from chalicelib import openapi
+
+    writes = [
+        (path, method, operation)
+        for path, item in openapi.document()["paths"].items()
+        for method, operation in item.items()
+        if method in ("post", "put", "patch", "delete") and not operation["operationId"].startswith("aggregate_")
+    ]
+    assert len(writes) == 4 + 3 * 4  # links, movies, and the three collection scopes
+    for path, method, operation in writes:
+        where = f"{method} {path}"
+        assert any(p["name"] == "Idempotency-Key" and p["in"] == "header" for p in operation["parameters"]), where
+        assert {"409", "422", "503"} <= set(operation["responses"]), where
+        assert "Retry-After" in operation["responses"]["409"]["headers"], where
+        for status, response in operation["responses"].items():
+            if status.startswith("2"):
+                assert "Idempotent-Replayed" in response["headers"], where
