@@ -144,6 +144,7 @@ def get_collection_service() -> CollectionService:
             settings.docdb_pool_size,
             factory=partial(build_client, write_concern=settings.docdb_write_concern),
             deadline_on_writes=settings.docdb_deadline_on_writes,
+            journal_after_commit=settings.docdb_journal_after_commit,
         )
         deps.collections = CollectionService(connection)
     return deps.collections

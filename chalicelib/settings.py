@@ -83,6 +83,7 @@ class Settings:
     # Whether writes run under the request's deadline (and so carry maxTimeMS);
     # off, only reads do and the driver's socket timeout bounds writes.
     docdb_deadline_on_writes: bool = True
+    docdb_journal_after_commit: bool = False
     docs_assets_url: str | None = None
     data_api_return_type: str = "JSON"  # the Data API's format when Accept names none: JSON or EJSON
     # How long the users secret is kept; the local stage sets 0 so a user change applies at once.
@@ -102,6 +103,7 @@ class Settings:
             docdb_pool_size=max(1, int(_float(env, "DOCDB_POOL_SIZE", 2))),  # 0 would mean unbounded
             docdb_write_concern=_write_concern(env),
             docdb_deadline_on_writes=_bool(env, "DOCDB_DEADLINE_ON_WRITES", True),
+            docdb_journal_after_commit=_bool(env, "DOCDB_JOURNAL_AFTER_COMMIT", False),
             docs_assets_url=env.get("DOCS_ASSETS_URL") or None,
             data_api_return_type=env.get("DATA_API_RETURN_TYPE") or "JSON",
             api_users_ttl_seconds=_float(env, "API_USERS_TTL_SECONDS", _float(env, "SECRET_TTL_SECONDS", 300.0)),

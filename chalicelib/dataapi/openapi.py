@@ -99,7 +99,7 @@ _ERRORS = {
 }
 
 
-def _operation(summary: str) -> dict[str, Any]:
+def _operation(summary: str, operation_id: str) -> dict[str, Any]:
     responses: dict[str, Any] = {
         "200": {"description": "the action's result, as Accept asked (or the stage's default)",
                 "headers": {REPLAYED_HEADER: {"description": "`true` when this is the kept answer of an earlier "
@@ -108,11 +108,12 @@ def _operation(summary: str) -> dict[str, Any]:
     }  # fmt: skip
     for status, description in _ERRORS.items():
         responses[status] = {"description": description, "content": {formats.JSON: {"schema": ERROR}}}
-    responses["503"]["headers"] = {
-        "Retry-After": {"description": "seconds to wait before retrying", "schema": {"type": "string"}}
-    }
+    retry_after = {"Retry-After": {"description": "seconds to wait before retrying", "schema": {"type": "string"}}}
+    responses["503"]["headers"] = retry_after
+    responses["409"]["headers"] = retry_after  # an Idempotency-Key still in progress
     return {
         "summary": summary,
+        "operationId": operation_id,
         "description": (
             "The retired Atlas Data API's actions: findOne, find, insertOne, insertMany, updateOne, updateMany, "
             "replaceOne, deleteOne, deleteMany, aggregate. Bodies are JSON or Extended JSON (canonical or "
@@ -146,10 +147,10 @@ _APP_ID = {
 def openapi_paths() -> dict[str, Any]:
     """The path items of ``/action/{action}`` and its Atlas-shaped twin."""
     return {
-        "/action/{action}": {"parameters": [_ACTION], "post": _operation("Run a Data API action")},
+        "/action/{action}": {"parameters": [_ACTION], "post": _operation("Run a Data API action", "data_api_action")},
         "/app/{app_id}/endpoint/data/v1/action/{action}": {
             "parameters": [_APP_ID, _ACTION],
-            "post": _operation("Run a Data API action (Atlas URL shape)"),
+            "post": _operation("Run a Data API action (Atlas URL shape)", "data_api_app_action"),
         },
     }
 

@@ -162,6 +162,7 @@ class DocdbConnection:
         pool_size: int = 2,
         factory: Callable[[dict[str, Any], str, int], Any] = build_client,
         deadline_on_writes: bool = True,
+        journal_after_commit: bool = False,
     ) -> None:
         self._secrets = secrets
         self._secret_id = secret_id
@@ -169,6 +170,10 @@ class DocdbConnection:
         self._pool_size = pool_size
         self._factory = factory
         self._deadline_on_writes = deadline_on_writes
+        # SecantusDB (the local stand-in) acknowledges a commit with j: true
+        # before its journal is on disk; one journaled write after it flushes
+        # the journal (DOCDB_JOURNAL_AFTER_COMMIT, on in the local stage only).
+        self.journal_after_commit = journal_after_commit
         self._client: Any = None
         self._lock = threading.Lock()
 

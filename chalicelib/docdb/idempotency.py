@@ -34,7 +34,7 @@ from chalicelib.docdb.transaction import WRITE_CONFLICT, Namespaces
 
 log = logging.getLogger(__name__)
 
-DATABASE = "_docdb_rest"
+DATABASE = transaction.JOURNAL_DATABASE  # reserved: no client reaches it
 COLLECTION = "idempotency"
 
 
@@ -79,7 +79,7 @@ class MongoRecords:
             for _ in range(2):
                 try:
                     return transaction.run(client, lambda session: self._claim_and_run(session, claim, run),
-                                           "write", advice)  # fmt: skip
+                                           "write", advice, self._connection.journal_after_commit)  # fmt: skip
                 except _InFlight:
                     return idempotency.in_flight()
                 except _NotKept as refused:

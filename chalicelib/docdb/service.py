@@ -142,7 +142,8 @@ class CollectionService(DocumentMethods):
 
         def operation(client: Any) -> T:
             self._namespaces.ensure(client, database, collection)
-            return transaction.run(client, body, what, unknown_outcome_advice(keyed=False))
+            return transaction.run(client, body, what, unknown_outcome_advice(keyed=False),
+                                   journal_after_commit=self._connection.journal_after_commit)  # fmt: skip
 
         return self._connection.run(operation, write=True)
 

@@ -34,6 +34,9 @@ NAMESPACE_EXISTS = 48
 WRITE_CONFLICT = 112
 ATTEMPTS = 3  # a transaction that conflicts with another writer is run again from the start, this often
 
+# The API's own reserved database: idempotency records (chalicelib/docdb/idempotency.py) and journal flushes.
+JOURNAL_DATABASE = "_docdb_rest"
+
 
 class Namespaces:
     """The collections this container has made sure exist."""
@@ -64,7 +67,7 @@ class Namespaces:
             self._known.clear()
 
 
-def run(client: Any, body: Callable[[Any], T], what: str, advice: str) -> T:
+def run(client: Any, body: Callable[[Any], T], what: str, advice: str, journal_after_commit: bool = False) -> T:
     """``body(session)`` inside one transaction, committed only if it returns.
 
     ``advice`` tells the caller what to do when the commit's answer is lost.
@@ -109,6 +112,8 @@ def run(client: Any, body: Callable[[Any], T], what: str, advice: str) -> T:
                 raise
             try:
                 session.commit_transaction()
+                if journal_after_commit:
+                    _flush_journal(client)
             except PyMongoError as exc:
                 log.warning("the commit of a %s failed, outcome unknown: %s", what, type(exc).__name__)
                 raise WriteOutcomeUnknownError(
@@ -116,6 +121,18 @@ def run(client: Any, body: Callable[[Any], T], what: str, advice: str) -> T:
                 ) from None
             return result
     raise AssertionError("unreachable")
+
+
+def _flush_journal(client: Any) -> None:
+    """One journaled write after a commit, for a server that acknowledges commits before its journal is on disk.
+
+    The journal is written in order, so once this write is on disk the commit
+    before it is too.  Until it answers, the commit's durability is unknown.
+    """
+    from pymongo import WriteConcern
+
+    flushes = client[JOURNAL_DATABASE].get_collection("journal", write_concern=WriteConcern(w="majority", j=True))
+    flushes.update_one({"_id": "flush"}, {"$inc": {"n": 1}}, upsert=True)
 
 
 def _abort(session: Any) -> None:

@@ -48,6 +48,8 @@ class KillableDatabase:
             str(self.server.ca_file),
             1,
             factory=build_client,  # the app's write concern unless the stage says otherwise
+            # As the local stage sets it: SecantusDB acknowledges a commit before its journal is on disk.
+            journal_after_commit=True,
         )
         self.service = CollectionService(self.connection)
 
