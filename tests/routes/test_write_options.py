@@ -20,19 +20,9 @@ from chalicelib.docdb.query import FindSpec, UpdateSpec
 from chalicelib.docdb.service import CollectionService
 from chalicelib.errors import ConfigurationError, ConflictError
 from chalicelib.settings import Settings
+from tests.support import FixedSecret
 
 WRITES = ("insert", "update", "delete")
-
-
-class _Secret:
-    def __init__(self, secret: dict[str, Any]) -> None:
-        self._secret = secret
-
-    def get_json(self, _secret_id: str) -> dict[str, Any]:
-        return self._secret
-
-    def invalidate(self, _secret_id: str) -> None:
-        pass
 
 
 class _Commands(monitoring.CommandListener):
@@ -56,7 +46,7 @@ def _service(stack: Any, settings: Settings) -> tuple[CollectionService, _Comman
     commands = _Commands()
     factory = partial(build_client, write_concern=settings.docdb_write_concern, event_listeners=[commands])
     connection = DocdbConnection(
-        _Secret(stack.secantus.secret()), "watched", str(stack.secantus.ca_file), 1, factory=factory,
+        FixedSecret(stack.secantus.secret()), "watched", str(stack.secantus.ca_file), 1, factory=factory,
         deadline_on_writes=settings.docdb_deadline_on_writes,
     )
     return CollectionService(connection), commands, connection
