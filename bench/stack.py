@@ -29,9 +29,18 @@ AUTHORIZER_CONTEXT = {"principalId": API_USER[0], "grants": "*/*:rw"}
 
 
 def stage_env() -> dict[str, str]:
-    """The ``local`` stage's environment variables, as Lambda would set them."""
+    """The ``local`` stage's environment variables, as Lambda would set them.
+
+    Less the local stage's two conveniences, which a deployed stage leaves at
+    their defaults: re-reading the users secret on every request
+    (``API_USERS_TTL_SECONDS=0``) and a journaled write after each commit for
+    SecantusDB (``DOCDB_JOURNAL_AFTER_COMMIT``).
+    """
     config = json.loads((ROOT / ".chalice" / "config.json").read_text())
-    return dict(config["stages"]["local"]["environment_variables"])
+    env = dict(config["stages"]["local"]["environment_variables"])
+    for local_only in ("API_USERS_TTL_SECONDS", "DOCDB_JOURNAL_AFTER_COMMIT"):
+        env.pop(local_only, None)
+    return env
 
 
 @dataclass

@@ -120,7 +120,8 @@ def _unused_async_modules(task: Path) -> re.Pattern[str] | None:
     bytecode would only take room in the 3 MB the package is held to.
     """
     probe = "import sys, pymongo; print('\\n'.join(m for m in sys.modules if m.startswith('pymongo.asynchronous')))"
-    done = subprocess.run([sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(task)!r}); {probe}"],
+    # -B: the probe must not leave timestamp-based .pyc files behind for compileall to keep.
+    done = subprocess.run([sys.executable, "-I", "-B", "-c", f"import sys; sys.path.insert(0, {str(task)!r}); {probe}"],
                           capture_output=True, text=True, check=True, timeout=120)  # fmt: skip
     loaded = {line.strip() for line in done.stdout.splitlines() if line.strip()}
     unused = [
