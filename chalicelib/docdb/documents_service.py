@@ -217,12 +217,7 @@ class DocumentMethods:
         def operation(client: Any) -> Tagged:
             coll = _raw_collection(client, database, collection)
             for _ in range(MAX_ATTEMPTS):
-                flt = fast
-                if flt is None:
-                    raw, document, etag = self._current(coll, doc_id, session)
-                    self._require(doc_id, raw, etag, conditions)
-                    assert raw is not None
-                    flt = revision.exact_state(doc_id, document, raw)
+                flt = fast if fast is not None else self._exact_filter(coll, doc_id, conditions, session)
                 with _unknown_outcome("update", advice, session):
                     after = coll.find_one_and_update(
                         flt, change, return_document=ReturnDocument.AFTER, session=session
@@ -251,12 +246,7 @@ class DocumentMethods:
         def operation(client: Any) -> None:
             coll = _raw_collection(client, database, collection)
             for _ in range(MAX_ATTEMPTS):
-                flt = fast
-                if flt is None:
-                    raw, document, etag = self._current(coll, doc_id, session)
-                    self._require(doc_id, raw, etag, conditions)
-                    assert raw is not None
-                    flt = revision.exact_state(doc_id, document, raw)
+                flt = fast if fast is not None else self._exact_filter(coll, doc_id, conditions, session)
                 with _unknown_outcome("delete", advice, session):
                     deleted = coll.delete_one(flt, session=session).deleted_count
                 if deleted:
@@ -266,6 +256,14 @@ class DocumentMethods:
             raise etags.failed("the document kept changing")
 
         operation(session.client) if session is not None else self._connection.run(operation, write=True)
+
+    def _exact_filter(self, coll: Any, doc_id: Any, conditions: etags.Preconditions, session: Any) -> dict[str, Any]:
+        """For a digest ETag: the document as read must satisfy the conditions (else 404/412),
+        and the write then matches only that exact state."""
+        raw, document, etag = self._current(coll, doc_id, session)
+        self._require(doc_id, raw, etag, conditions)
+        assert raw is not None
+        return revision.exact_state(doc_id, document, raw)
 
     def _require(self, doc_id: Any, raw: Any, etag: str | None, conditions: etags.Preconditions) -> None:
         # RFC 9110 13.2.1: an absent document is a 404 whatever the conditions say,

@@ -125,6 +125,24 @@ class MovieStore(StringItemTable):
         conditions.check_read(etag)
         return self.public(item), etag
 
+    def _condition(self, name: str, conditions: etags.Preconditions, must_exist: bool) -> tuple[Condition, bool]:
+        """The write's ConditionExpression, and whether it was decided on the item as read.
+
+        Revision ETags and ``*`` become one condition DynamoDB checks in the
+        write itself.  A digest ETag (an item written before revisions) is
+        decided on the item as read, and the write then holds only while the
+        item is exactly as read; 404 (``must_exist``) or 412 when it fails now.
+        """
+        condition = _fast(conditions)
+        if condition is not None:
+            return condition, False
+        current = self.read(name)
+        if must_exist and current is None:
+            raise NotFoundError(f"no movie {name[:64]!r}")
+        if not conditions.allows_write(None if current is None else etag_of(current)):
+            raise etags.failed("the movie")
+        return _exactly(current), True
+
     def put(
         self,
         name: str,
@@ -139,23 +157,12 @@ class MovieStore(StringItemTable):
         """
         item = {self.key: check_name(name), "favorite_movie": title, REV: uuid.uuid4().hex}
         if tx is not None:
-            condition = _fast(conditions)
-            if condition is None:  # a digest ETag: decide on the item as read, and write only if it is unchanged
-                current = self.read(name)
-                if not conditions.allows_write(None if current is None else etag_of(current)):
-                    raise etags.failed("the movie")
-                condition = _exactly(current)
+            condition, _ = self._condition(name, conditions, must_exist=False)
             tx.add({"Put": {"TableName": self._table, "Item": to_item(item), **condition}},
                    refused=lambda: etags.failed("the movie"))  # fmt: skip
             return self.public(item), etag_of(item)
         for _ in range(MAX_ATTEMPTS):
-            condition = _fast(conditions)
-            read_first = condition is None
-            if condition is None:
-                current = self.read(name)
-                if not conditions.allows_write(None if current is None else etag_of(current)):
-                    raise etags.failed("the movie")
-                condition = _exactly(current)
+            condition, read_first = self._condition(name, conditions, must_exist=False)
             with self.errors():
                 try:
                     self._client.put_item(TableName=self._table, Item=to_item(item), **condition)
@@ -177,14 +184,7 @@ class MovieStore(StringItemTable):
         if conditions.none or (conditions.if_none_match is None and conditions.if_match == etags.ANY):
             return self.delete(name, tx)
         if tx is not None:
-            condition = _fast(conditions)
-            if condition is None:
-                current = self.read(name)
-                if current is None:
-                    raise NotFoundError(f"no movie {name[:64]!r}")
-                if not conditions.allows_write(etag_of(current)):
-                    raise etags.failed("the movie")
-                condition = _exactly(current)
+            condition, _ = self._condition(name, conditions, must_exist=True)
 
             def refused() -> Exception:
                 gone = self.read(name) is None
@@ -193,15 +193,7 @@ class MovieStore(StringItemTable):
             tx.add({"Delete": {"TableName": self._table, "Key": to_item({"name": name}), **condition}}, refused=refused)
             return None
         for _ in range(MAX_ATTEMPTS):
-            condition = _fast(conditions)
-            read_first = condition is None
-            if condition is None:
-                current = self.read(name)
-                if current is None:
-                    raise NotFoundError(f"no movie {name[:64]!r}")
-                if not conditions.allows_write(etag_of(current)):
-                    raise etags.failed("the movie")
-                condition = _exactly(current)
+            condition, read_first = self._condition(name, conditions, must_exist=True)
             with self.errors():
                 try:
                     self._client.delete_item(

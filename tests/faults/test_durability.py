@@ -19,21 +19,11 @@ import pytest
 
 from chalicelib.docdb.client import DocdbConnection, build_client
 from chalicelib.docdb.service import CollectionService
-from tests.support import ADMIN, send
+from tests.support import ADMIN, FixedSecret, send
 from tools import local_stack
 
 REPETITIONS = 6
 
-
-class _Secret:
-    def __init__(self, secret: dict[str, Any]) -> None:
-        self._secret = secret
-
-    def get_json(self, _secret_id: str) -> dict[str, Any]:
-        return self._secret
-
-    def invalidate(self, _secret_id: str) -> None:
-        pass
 
 
 class KillableDatabase:
@@ -43,7 +33,7 @@ class KillableDatabase:
         self.server = local_stack.Secantus(home, local_stack.free_port())
         self.server.start()
         self.connection = DocdbConnection(
-            _Secret(self.server.secret()),
+            FixedSecret(self.server.secret()),
             "durability",
             str(self.server.ca_file),
             1,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Any
 
 import pytest
 from bson import Regex
@@ -11,23 +10,13 @@ from bson import Regex
 from chalicelib.docdb.client import DocdbConnection, build_client
 from chalicelib.docdb.service import CollectionService
 from chalicelib.errors import ConflictError
-
-
-class _Secret:
-    def __init__(self, secret: dict[str, Any]) -> None:
-        self._secret = secret
-
-    def get_json(self, _secret_id: str) -> dict[str, Any]:
-        return self._secret
-
-    def invalidate(self, _secret_id: str) -> None:
-        pass
+from tests.support import FixedSecret
 
 
 def test_undo_of_a_partial_insert_deletes_by_exact_value(stack, collection):
     coll = stack.mongo.blog[collection]
     coll.insert_many([{"_id": f"keep{i}"} for i in range(3)])
-    connection = DocdbConnection(_Secret(stack.secantus.secret()), "undo", str(stack.secantus.ca_file), 1,
+    connection = DocdbConnection(FixedSecret(stack.secantus.secret()), "undo", str(stack.secantus.ca_file), 1,
                                  factory=build_client)
     with contextlib.closing(connection):
         service = CollectionService(connection)
