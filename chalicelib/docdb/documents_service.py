@@ -208,7 +208,6 @@ class DocumentMethods:
         """Apply ``update`` to the document; the updated document, 404 when absent, 412 on a failed condition."""
         from pymongo import ReturnDocument
 
-
         rev = revision.new_revision()
         change = revision.with_revision(update, rev)
         advice = "the update may or may not have been applied; read the document before retrying"

@@ -16,6 +16,7 @@ from bson import DBRef, Regex
 
 from chalicelib import openapi, paging
 from chalicelib.docdb import aggregation, allowlist, encoding, revision
+from chalicelib.docdb.transaction import JOURNAL_DATABASE
 from chalicelib.errors import BadRequestError, ForbiddenError
 
 MAX_DB_NAME_BYTES = 63
@@ -23,7 +24,8 @@ MAX_COLLECTION_NAME_BYTES = 120
 MAX_DOCUMENTS_PER_INSERT = 1000
 MAX_SKIP = 2**31 - 1
 MAX_SORT_KEYS = 32
-RESERVED_DATABASES = frozenset({"admin", "config", "local", "_docdb_rest"})  # _docdb_rest: idempotency records
+# The server's own databases, and this API's (idempotency records, journal flushes).
+RESERVED_DATABASES = frozenset({"admin", "config", "local", JOURNAL_DATABASE})
 _DB_NAME_FORBIDDEN = set('/\\. "$*<>:|?\0')
 _NOT_AN_ID = (Regex, re.Pattern, list, tuple, DBRef)
 DATABASE_PARAM = openapi.path_param(
