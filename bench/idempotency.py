@@ -110,7 +110,7 @@ def idempotency_cost(call: Callable[[dict[str, Any], int], Any], app_module: Any
     replay["headers"] = {**replay["headers"], "Idempotency-Key": "bench-replay"}
     call(replay, 201)
     replayed = median_ms(lambda: call(replay, 201), reps=200)
-    rows.append(Row(SECTION, "  replay of a kept insert", _ms(replayed), "", "runs no write", "", None))
+    rows.append(Row(SECTION, "  replay of a kept insert", _ms(replayed), "", "applies no write", "", None))
 
 
 def _sent(app_module: Any, request: Callable[[], Any]) -> list[str]:

@@ -5,7 +5,7 @@ once; its response (status, body, ``Content-Type``, ``Location``, ``ETag``)
 is kept for 24 hours in a record written **in the same transaction as the
 write**, so after a lost reply the record exists exactly when the write
 happened.  A repeat of the same request with the same key answers the kept
-response with ``Idempotent-Replayed: true`` and runs nothing; the same key
+response with ``Idempotent-Replayed: true`` and applies nothing; the same key
 with a different request is a 422 naming what differs; a repeat while the
 first is still in flight is a 409 with ``Retry-After``; a malformed key is a
 400.  Keys are scoped to the caller: the authenticated user on ``/docdb``,
@@ -33,7 +33,9 @@ How to make a new write route idempotent
    :class:`~chalicelib.docdb.service.CollectionService` write), or a
    :class:`~chalicelib.tables.idempotency.DynamoTransaction` (DynamoDB: have
    the store ``tx.add(...)`` its item instead of writing it).  Validate the
-   request before any write; raise the usual HTTP errors.
+   request before any write; raise the usual HTTP errors.  ``run`` is called
+   on a repeat too (its transaction is then rolled back, or its items never
+   sent), so it must write nothing outside ``tx``.
 2. Return ``idempotent(request, scope, records, run)`` from the view, with
    ``scope`` = :func:`user_scope` (authenticated routes) or
    :func:`route_scope` (public ones), and ``records`` a getter of the
