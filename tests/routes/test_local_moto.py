@@ -1,7 +1,8 @@
 """tools/moto_server.py: the local stack's TransactWriteItems costs its items and rolls back item by item.
 
-The tests run moto's DynamoDB backend in this process with the patch
-installed (and undone after the test).
+Most tests run moto's DynamoDB backend in this process with the patch
+installed (and undone after the test); the last one talks to the moto server
+the ``stack`` fixture starts through tools/local_stack.py.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import copy
 import re
 import threading
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,7 +18,7 @@ import pytest
 from moto.dynamodb import models
 from moto.dynamodb.exceptions import TransactionCanceledException
 
-from tests.support import ROOT
+from tests.support import ROOT, Stack
 from tools import moto_server
 from tools.local_stack import REGION
 
@@ -237,3 +239,28 @@ def test_install_refuses_moto_internals_it_does_not_know(monkeypatch: pytest.Mon
     monkeypatch.delattr(models.DynamoDBBackend, "transact_write_items")
     with pytest.raises(RuntimeError, match="transact_write_items is missing"):
         moto_server.install()
+
+
+def test_local_stack_runs_the_patched_moto(stack: Stack) -> None:
+    """A transaction moto refuses midway (two operations in one entry) leaves nothing behind, as on DynamoDB.
+
+    moto as released raises that refusal after writing the entries before it, without its rollback.
+    """
+    dynamodb = stack.dynamodb
+    name = f"moto_tx_{uuid.uuid4().hex[:8]}"
+    dynamodb.create_table(
+        TableName=name, BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+    )  # fmt: skip
+    try:
+        dynamodb.put_item(TableName=name, Item={**key("a"), "v": {"S": "old"}})
+        two_in_one = {"Put": {"TableName": name, "Item": key("b")}, "Delete": {"TableName": name, "Key": key("a")}}
+        with pytest.raises(dynamodb.exceptions.ClientError, match="can only contain one of"):
+            dynamodb.transact_write_items(
+                TransactItems=[{"Put": {"TableName": name, "Item": {**key("a"), "v": {"S": "new"}}}}, two_in_one]
+            )
+        assert dynamodb.get_item(TableName=name, Key=key("a"))["Item"] == {**key("a"), "v": {"S": "old"}}
+        assert "Item" not in dynamodb.get_item(TableName=name, Key=key("b"))
+    finally:
+        dynamodb.delete_table(TableName=name)
