@@ -1,4 +1,4 @@
-"""The local stack: moto's server, SecantusDB with TLS and SCRAM, and chalice local.
+"""The local stack: moto's server (tools/moto_server.py), SecantusDB with TLS and SCRAM, and chalice local.
 
 ``make run`` calls :func:`main`.  The test suite and the benchmarks use the
 same pieces (:class:`Moto`, :class:`Secantus`, :func:`seed`) so they run
@@ -81,7 +81,13 @@ def aws_env(endpoint: str) -> dict[str, str]:
 
 @dataclass
 class Moto:
-    """moto's server (DynamoDB, Secrets Manager) on loopback."""
+    """moto's server (DynamoDB, Secrets Manager) on loopback.
+
+    Started as ``python -m tools.moto_server``: moto's own server, with its
+    TransactWriteItems made to cost the transaction's items and to roll back
+    item by item, as DynamoDB's does, rather than copying and restoring
+    whole tables (see tools/moto_server.py).
+    """
 
     port: int
     proc: subprocess.Popen[Any] | None = None
@@ -92,11 +98,13 @@ class Moto:
 
     def start(self) -> Moto:
         self.proc = subprocess.Popen(
-            [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(self.port)],
+            [sys.executable, "-m", "tools.moto_server", "-H", "127.0.0.1", "-p", str(self.port)],
+            cwd=ROOT,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        wait_for_port(self.port, self.proc, "moto_server")
+        # Its output is discarded: if it stops at once, that command run by hand says why.
+        wait_for_port(self.port, self.proc, "moto (.venv/bin/python -m tools.moto_server)")
         return self
 
     def stop(self) -> None:

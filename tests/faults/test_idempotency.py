@@ -9,12 +9,10 @@ one effect, and the retry answers what the first request did.
 A document PUT (``/docdb/{db}/{collection}/{id}``) comes with issue 13's
 routes; its test belongs there, written like the inserts here.
 
-Parallel requests with one key are tested on DocumentDB only: moto's
-TransactWriteItems is not isolated (it snapshots whole tables and restores
-the snapshot when a transaction is cancelled, undoing whatever another
-thread committed meanwhile), so concurrent transactions against it prove
-nothing about DynamoDB, which serializes them or cancels one with
-TransactionConflict (answered 409 here).
+Parallel requests with one key are tested on DocumentDB only: the local
+moto (tools/moto_server.py) runs transactions one at a time and never
+cancels one with TransactionConflict, so DynamoDB's answer to concurrent
+ones (TransactionConflict, answered 409 here) cannot be reached against it.
 """
 
 from __future__ import annotations
