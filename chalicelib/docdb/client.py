@@ -301,6 +301,16 @@ def refusal(code: Any, code_name: Any = None) -> str:
     return text
 
 
+def refuses_the_request(exc: Any) -> bool:
+    """Whether a server error (an ``OperationFailure``) refuses the request itself: a 4xx, not a failing server.
+
+    Not the credentials, a busy server, or a time limit: those are 503s, and
+    the time limit of a transaction's write is handled by the transaction.
+    """
+    code = exc.code
+    return not (code in _AUTH_FAILED or code in _SERVER_BUSY or code in (UNAUTHORIZED, MAX_TIME_MS_EXPIRED))
+
+
 def _http_error(exc: Any) -> Exception:
     code = exc.code
     message = (exc.details or {}).get("errmsg") or str(exc)  # for the log and checks, never the caller

@@ -23,7 +23,15 @@ A replay therefore tries the write inside a transaction that is never
 committed: nothing it does is applied or seen by anyone.  The record is
 written last because only then is the response known; writing it first
 would cost a fourth command (the record, the write, the response, the
-commit).
+commit).  Except after a conflict: a repeat whose write meets the first
+request's uncommitted write (the same documents) conflicts before it reaches
+the record, so when the transaction runs again it claims the key first (the
+record, the write, the response, the commit), and a first request still in
+flight is then a 409 rather than a conflict that never clears.
+
+The first keyed write to a collection in a container looks for the key's
+record before making sure the collection exists (DocumentDB cannot create
+one inside a transaction), so a replay or a 422 creates nothing.
 
 Records live in ``_docdb_rest.idempotency`` (a reserved database: no client
 can reach it) with a TTL index on ``created_at`` (24 h), created once per container.
@@ -41,7 +49,7 @@ from chalice import Response
 
 from chalicelib import idempotency
 from chalicelib.docdb import transaction
-from chalicelib.docdb.client import DUPLICATE_KEY, DocdbConnection
+from chalicelib.docdb.client import DUPLICATE_KEY, DocdbConnection, refuses_the_request
 from chalicelib.docdb.transaction import WRITE_CONFLICT, Namespaces
 from chalicelib.errors import ChaliceViewError
 
@@ -83,6 +91,15 @@ def _epoch(value: datetime.datetime) -> float:
     return value.timestamp()
 
 
+class _Attempts:
+    """What a keyed write's transaction has met so far: after a conflict, the key is claimed first."""
+
+    __slots__ = ("claim_first",)
+
+    def __init__(self) -> None:
+        self.claim_first = False
+
+
 class MongoRecords:
     """The records of keyed writes on one target collection (:class:`idempotency.Records`)."""
 
@@ -95,13 +112,18 @@ class MongoRecords:
         advice = idempotency.unknown_outcome_advice(keyed=True)
 
         def operation(client: Any) -> Response:
-            self._prepare(client)
             records = client[DATABASE][COLLECTION]
+            if not self._namespaces.known(*self._target):
+                kept = _kept_answer(records, claim)  # before the target is created: a replay creates nothing
+                if kept is not None:
+                    return kept
+            self._prepare(client)
+            attempts = _Attempts()
             # Twice at most: the second pass follows the removal of an expired record.
             for _ in range(2):
                 refused: _Refused | None = None
                 try:
-                    return transaction.run(client, lambda session: self._run_and_keep(session, claim, run),
+                    return transaction.run(client, lambda session: _run_and_keep(session, claim, run, attempts),
                                            "write", advice, self._connection.journal_after_commit)  # fmt: skip
                 except _InFlight:
                     return idempotency.in_flight()
@@ -109,14 +131,9 @@ class MongoRecords:
                     refused = exc
                 except _Kept:
                     pass
-                existing = records.find_one({"_id": claim.id})
-                live = existing is not None and _epoch(existing["expires_at"]) > claim.now
-                if live:
-                    assert existing is not None
-                    kept = idempotency.Kept.from_record(existing)
-                    return idempotency.answer_kept(claim, existing["fingerprint"], kept)
-                if existing is not None:  # expired: the sweeper has not got to it yet
-                    records.delete_one({"_id": claim.id, "expires_at": existing["expires_at"]})
+                kept = _kept_answer(records, claim)
+                if kept is not None:
+                    return kept
                 if refused is not None:
                     return refused.answer()
                 # else the record expired or was swept meanwhile: run the write
@@ -135,37 +152,70 @@ class MongoRecords:
         self._namespaces.ensure(client, DATABASE, COLLECTION)
         self._namespaces.ensure(client, *self._target)
 
-    @staticmethod
-    def _run_and_keep(session: Any, claim: idempotency.Claim, run: idempotency.Run) -> Response:
-        from pymongo.errors import OperationFailure
 
-        try:
-            response = run(session)
-        except ChaliceViewError as exc:
-            if exc.STATUS_CODE >= 500:
-                raise
-            raise _Refused(error=exc) from None
-        except OperationFailure as exc:
-            if exc.has_error_label("TransientTransactionError"):
-                raise  # a conflict with another writer: the transaction runs again
-            raise _Refused(error=exc) from None
-        if not idempotency.keeps(response):
-            raise _Refused(response=response)
-        record = {
-            "_id": claim.id,
-            "scope": claim.scope,
-            "key": claim.key,
-            "fingerprint": claim.fingerprint,
-            "created_at": _utc(claim.now),
-            "expires_at": _utc(claim.expires_at),
-            **idempotency.Kept.of(response).to_record(),
-        }
-        try:
-            session.client[DATABASE][COLLECTION].insert_one(record, session=session)
-        except OperationFailure as exc:
-            if exc.code == DUPLICATE_KEY:
-                raise _Kept from None
-            if exc.code == WRITE_CONFLICT:
-                raise _InFlight from None
+def _kept_answer(records: Any, claim: idempotency.Claim) -> Response | None:
+    """The answer from the key's committed record (a replay or a 422), or None; an expired record is removed."""
+    existing = records.find_one({"_id": claim.id})
+    if existing is None:
+        return None
+    if _epoch(existing["expires_at"]) <= claim.now:  # the sweeper has not got to it yet
+        records.delete_one({"_id": claim.id, "expires_at": existing["expires_at"]})
+        return None
+    return idempotency.answer_kept(claim, existing["fingerprint"], idempotency.Kept.from_record(existing))
+
+
+def _run_and_keep(session: Any, claim: idempotency.Claim, run: idempotency.Run, attempts: _Attempts) -> Response:
+    """The write, then its record with the response (or, after a conflict, the record first)."""
+    records = session.client[DATABASE][COLLECTION]
+    if attempts.claim_first:
+        _insert_record(records, session, claim, {})
+    response = _run(session, run, attempts)
+    if not idempotency.keeps(response):
+        raise _Refused(response=response)
+    kept = idempotency.Kept.of(response).to_record()
+    if attempts.claim_first:
+        records.update_one({"_id": claim.id}, {"$set": kept}, session=session)
+    else:
+        _insert_record(records, session, claim, kept)
+    return response
+
+
+def _run(session: Any, run: idempotency.Run, attempts: _Attempts) -> Response:
+    """``run(session)``; what refuses the request becomes :class:`_Refused`, and a conflict claims first next time."""
+    from pymongo.errors import OperationFailure
+
+    try:
+        return run(session)
+    except ChaliceViewError as exc:
+        if exc.STATUS_CODE >= 500:
             raise
-        return response
+        raise _Refused(error=exc) from None
+    except OperationFailure as exc:
+        if exc.has_error_label("TransientTransactionError"):
+            attempts.claim_first = True
+            raise  # the transaction runs again
+        if not refuses_the_request(exc):
+            raise  # a time limit, a busy server: the transaction's and the connection's own answers
+        raise _Refused(error=exc) from None
+
+
+def _insert_record(records: Any, session: Any, claim: idempotency.Claim, kept: dict[str, Any]) -> None:
+    from pymongo.errors import OperationFailure
+
+    record = {
+        "_id": claim.id,
+        "scope": claim.scope,
+        "key": claim.key,
+        "fingerprint": claim.fingerprint,
+        "created_at": _utc(claim.now),
+        "expires_at": _utc(claim.expires_at),
+        **kept,
+    }
+    try:
+        records.insert_one(record, session=session)
+    except OperationFailure as exc:
+        if exc.code == DUPLICATE_KEY:
+            raise _Kept from None
+        if exc.code == WRITE_CONFLICT:
+            raise _InFlight from None
+        raise

@@ -101,8 +101,13 @@ class CollectionService(DocumentMethods):
             document.setdefault("_id", ObjectId())
             document[REV] = rev
         if session is not None:
-            _insert(session.client[database][collection], documents, session)
-            return _without_revision(documents)
+            try:
+                _insert(session.client[database][collection], documents, session)
+            finally:
+                # Also when the transaction is to run again: a caller that checks the documents
+                # on every run (the Data API's actions) must not find the revision in them.
+                _without_revision(documents)
+            return documents
         if len(documents) > 1:
             return _without_revision(self.transaction(
                 database, collection, lambda s: _insert(s.client[database][collection], documents, s), "insert"

@@ -12,7 +12,11 @@ own client that has run the first request's write and inserted its record
 (the state just before its commit), left open while the repeat is sent, then
 aborted.  No timing is involved.
 
-Tests marked ``xfail(strict=True)`` show a bug; the reason names it.
+Each test guards a fix (seen failing before it): a repeat in flight is a 409
+on every route kind, a keyed write stopped at the server's time limit is a
+503, a keyed Data API insert runs again after a conflict, and a 422 creates
+no collection.  The one ``xfail(strict=True)`` is a known limitation; its
+reason names it.
 """
 
 from __future__ import annotations
@@ -35,24 +39,10 @@ from tests.support import ADMIN, body, create_key, data_api_action, data_api_nam
 from tools import local_stack
 
 SCOPE = "user:apiuser"  # ADMIN's scope, and the Data API's for apiuser's key
-IN_FLIGHT_503 = (
-    "a repeat whose write touches the documents the in-flight first request wrote conflicts on the write "
-    "(WriteConflict, TransientTransactionError) before it reaches the record: transaction.run retries 3 times "
-    "and answers 503 'other writes ... kept conflicting' instead of 409 IdempotencyKeyInUse"
-)
-TIMEOUT_400 = (
-    "ExecutionTimeout (code 50) is an OperationFailure: _run_and_keep wraps it in _Refused, it is re-raised "
-    "outside transaction.run and mapped by the connection to 400 'narrow the filter' instead of 503 "
-    "'ran out of time on the database; nothing was changed'"
-)
-RETRY_REVALIDATES = (
-    "CollectionService.insert(session=…) stamps _rev into the caller's documents and removes it only on success; "
-    "the Data API's run re-validates body['document(s)'] on each attempt, so after a TransientTransactionError "
-    "the retry sees its own _rev and answers 400 'touches _rev' instead of running again"
-)
 COLLECTION_CREATED = (
-    "MongoRecords._prepare creates the target collection before the transaction, so a keyed request that is "
-    "refused (404) or answered 422 leaves a new empty collection behind (pre-existing, not from a2f7bac)"
+    "a keyed write creates its target collection before its transaction (DocumentDB cannot create one inside "
+    "a transaction), so a keyed DELETE of a missing document on a missing collection leaves it created, where "
+    "the same request without a key creates nothing (README: what is not supported yet)"
 )
 
 
@@ -169,20 +159,9 @@ KINDS = {
         [], lambda c, s: c.insert_one({"n": 1}, session=s), _action("insertOne", {"document": {"n": 1}}), True
     ),
 }
-CONFLICTING = {name for name in KINDS if name != "Data API insertOne"}
 
 
-def _in_flight_bug(name: str) -> str:
-    if name == "Data API insertMany with _ids":  # its retry meets the bug of test 8 first
-        return f"{IN_FLIGHT_503}; here the retry answers 400 'touches _rev' (see RETRY_REVALIDATES)"
-    return IN_FLIGHT_503
-
-
-@pytest.mark.parametrize(
-    "kind",
-    [pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=_in_flight_bug(name))) if name in CONFLICTING
-     else name for name in KINDS],
-)  # fmt: skip
+@pytest.mark.parametrize("kind", list(KINDS))
 def test_a_repeat_while_the_first_is_in_flight_is_409_in_flight_on_every_route_kind(
     client, stack, collection, api_key, kind
 ):
@@ -240,7 +219,7 @@ def test_parallel_repeats_on_one_document_apply_once_and_every_success_is_the_sa
                 8, lambda e=event: documents.document(Request(e), "blog", collection, "d1", lambda: service)
             )
             statuses = [_status(r) for r in results]
-            # 503 (kept conflicting) is the bug of test 1, seen here under real concurrency.
+            # 503 (kept conflicting): every attempt of a repeat met the first request's uncommitted write.
             assert set(statuses) <= {200, 204, 409, 503}, results
             successes = [r for r in results if isinstance(r, Response) and r.status_code < 300]
             assert successes, statuses
@@ -366,7 +345,6 @@ def _server_time_limit_once(stack: Any, command: str) -> Iterator[None]:
         stack.mongo.admin.command("configureFailPoint", "failCommand", mode="off")
 
 
-@pytest.mark.xfail(strict=True, reason=TIMEOUT_400)
 @pytest.mark.parametrize(
     ("command", "method", "payload"),
     [
@@ -388,7 +366,6 @@ def test_a_keyed_write_stopped_at_the_servers_time_limit_is_503_nothing_changed(
     assert "nothing was changed" in body(response)["Message"]
 
 
-@pytest.mark.xfail(strict=True, reason=TIMEOUT_400)
 def test_a_keyed_data_api_write_stopped_at_the_servers_time_limit_is_503(client, stack, collection, api_key):
     ns = data_api_namespace(collection, "blog")
     assert data_api_action(client, "insertOne", {**ns, "document": {"n": 1}}, api_key).status_code == 200
@@ -406,7 +383,6 @@ def _exists(stack: Any, name: str) -> bool:
     return bool(stack.mongo.blog.list_collection_names(filter={"name": name}))
 
 
-@pytest.mark.xfail(strict=True, reason=COLLECTION_CREATED)
 def test_a_key_reused_for_another_collection_is_422_and_creates_nothing(client, stack, collection):
     key = new_key()
     assert send(client, "POST", f"/docdb/blog/{collection}", {"n": 1}, keyed(ADMIN, key)).status_code == 201
@@ -453,7 +429,6 @@ def test_a_refused_request_with_a_key_used_for_another_answers_in_each_contracts
 # --- 8. a keyed Data API insert whose transaction is retried after a write conflict ------------------
 
 
-@pytest.mark.xfail(strict=True, reason=RETRY_REVALIDATES)
 @pytest.mark.parametrize(
     ("action", "fields"),
     [("insertOne", {"document": {"_id": "d1", "n": 1}}), ("insertMany", {"documents": [{"n": 1}, {"n": 2}]})],
