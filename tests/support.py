@@ -145,6 +145,23 @@ MORE_TO_COME = 2
 # --- a TCP proxy to break connections with ------------------------------------
 
 
+APP_NAME = "docdb-rest"  # the appname build_client gives the app's MongoClient
+
+
+@contextlib.contextmanager
+def commands_fail(mongo: Any, commands: list[str], code: int, labels: tuple[str, ...] = (),
+                  mode: Any = None) -> Iterator[None]:  # fmt: skip
+    """The app's next ``commands`` (once, or as ``mode`` says) fail with ``code``: SecantusDB's failCommand."""
+    data: dict[str, Any] = {"failCommands": commands, "errorCode": code, "appName": APP_NAME}
+    if labels:
+        data["errorLabels"] = list(labels)
+    mongo.admin.command("configureFailPoint", "failCommand", mode=mode or {"times": 1}, data=data)
+    try:
+        yield
+    finally:
+        mongo.admin.command("configureFailPoint", "failCommand", mode="off")
+
+
 def _read_exact(sock: socket.socket, size: int) -> bytes | None:
     chunks, got = [], 0
     while got < size:

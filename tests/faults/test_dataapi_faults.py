@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 import app as app_module
-from tests.support import create_key
+from chalicelib.docdb.client import MAX_TIME_MS_EXPIRED
+from tests.support import commands_fail, create_key
 from tests.support import data_api_action as action
 from tests.support import data_api_namespace as namespace
 
@@ -40,13 +41,8 @@ def error(response: Any) -> dict[str, Any]:
 )
 def test_a_write_stopped_by_the_server_is_503_outcome_unknown(client, key, stack, collection, name, command, fields):
     stack.mongo[DB][collection].insert_many([{"n": 1}, {"n": 2}])
-    stack.mongo.admin.command(
-        "configureFailPoint", "failCommand", mode={"times": 1}, data={"failCommands": [command], "errorCode": 50}
-    )
-    try:
+    with commands_fail(stack.mongo, [command], MAX_TIME_MS_EXPIRED):
         response = action(client, name, {**namespace(collection), **fields}, key)
-    finally:
-        stack.mongo.admin.command("configureFailPoint", "failCommand", mode="off")
     assert response.status_code == 503, response.body
     body = error(response)
     if name == "updateMany":

@@ -8,7 +8,8 @@ import time
 import pytest
 
 import app as app_module
-from tests.support import ADMIN, body, get, send
+from chalicelib.docdb.client import MAX_TIME_MS_EXPIRED
+from tests.support import ADMIN, body, commands_fail, get, send
 from tools import local_stack
 
 
@@ -115,17 +116,11 @@ def test_users_secret_unreadable_is_503_from_the_authorizer(client, stack, fresh
 def test_write_stopped_at_the_servers_time_limit_is_503_not_success(client, stack, collection):
     insert = send(client, "POST", f"/docdb/blog/{collection}", [{"n": i} for i in range(3)], ADMIN)
     assert insert.status_code == 201
-    stack.mongo.admin.command(
-        "configureFailPoint", "failCommand", mode={"times": 1},
-        data={"failCommands": ["update"], "errorCode": 50},
-    )  # fmt: skip
-    try:
+    with commands_fail(stack.mongo, ["update"], MAX_TIME_MS_EXPIRED):
         response = send(
             client, "PATCH", f"/docdb/blog/{collection}", {"filter": {"n": {"$gte": 0}}, "update": {"$inc": {"n": 1}}},
             ADMIN,
         )  # fmt: skip
-    finally:
-        stack.mongo.admin.command("configureFailPoint", "failCommand", mode="off")
     assert response.status_code == 503
     # The update runs in a transaction that never committed: nothing changed, and the answer says so.
     assert "nothing was changed" in body(response)["Message"]

@@ -19,9 +19,7 @@ from bson import Regex
 from chalicelib.docdb import allowlist, query, transaction
 from chalicelib.docdb import client as docdb_client
 from chalicelib.errors import BadRequestError
-from tests.support import ADMIN, body, get, next_url, send
-
-APP_NAME = "docdb-rest"  # the appname build_client gives the app's MongoClient
+from tests.support import ADMIN, APP_NAME, body, get, next_url, send
 
 
 @pytest.fixture

@@ -34,8 +34,10 @@ from chalice.app import Request
 
 from chalicelib import idempotency
 from chalicelib.docdb import documents
+from chalicelib.docdb.client import MAX_TIME_MS_EXPIRED
+from chalicelib.docdb.transaction import WRITE_CONFLICT
 from tests.faults.test_idempotency import _event, _in_parallel, _service, keyed, new_key, records
-from tests.support import ADMIN, body, create_key, data_api_action, data_api_namespace, send
+from tests.support import ADMIN, body, commands_fail, create_key, data_api_action, data_api_namespace, send
 from tools import local_stack
 
 SCOPE = "user:apiuser"  # ADMIN's scope, and the Data API's for apiuser's key
@@ -333,18 +335,6 @@ def test_data_api_bulk_writes_with_a_key_run_once_and_their_replays_change_nothi
 # --- 5. a write the server stops at its time limit ----------------------------------------------
 
 
-@contextlib.contextmanager
-def _server_time_limit_once(stack: Any, command: str) -> Iterator[None]:
-    stack.mongo.admin.command(
-        "configureFailPoint", "failCommand", mode={"times": 1},
-        data={"failCommands": [command], "errorCode": 50, "appName": "docdb-rest"},
-    )  # fmt: skip
-    try:
-        yield
-    finally:
-        stack.mongo.admin.command("configureFailPoint", "failCommand", mode="off")
-
-
 @pytest.mark.parametrize(
     ("command", "method", "payload"),
     [
@@ -358,7 +348,7 @@ def test_a_keyed_write_stopped_at_the_servers_time_limit_is_503_nothing_changed(
 ):
     path = f"/docdb/blog/{collection}"
     assert send(client, "POST", path, [{"n": i} for i in range(3)], ADMIN).status_code == 201
-    with _server_time_limit_once(stack, command):
+    with commands_fail(stack.mongo, [command], MAX_TIME_MS_EXPIRED):
         response = send(client, method, path, payload, keyed(ADMIN, new_key()))
     assert sorted(d["n"] for d in stack.mongo.blog[collection].find()) == [0, 1, 2]
     # What the same write without a key answers (tests/faults/test_docdb_faults.py), and what it should.
@@ -369,7 +359,7 @@ def test_a_keyed_write_stopped_at_the_servers_time_limit_is_503_nothing_changed(
 def test_a_keyed_data_api_write_stopped_at_the_servers_time_limit_is_503(client, stack, collection, api_key):
     ns = data_api_namespace(collection, "blog")
     assert data_api_action(client, "insertOne", {**ns, "document": {"n": 1}}, api_key).status_code == 200
-    with _server_time_limit_once(stack, "update"):
+    with commands_fail(stack.mongo, ["update"], MAX_TIME_MS_EXPIRED):
         response = data_api_action(client, "updateMany", {**ns, "filter": {}, "update": {"$inc": {"n": 1}}},
                                    api_key, headers={"Idempotency-Key": new_key()})  # fmt: skip
     assert stack.mongo.blog[collection].find_one()["n"] == 1
@@ -440,15 +430,8 @@ def test_a_keyed_data_api_insert_retried_after_a_write_conflict_is_stored_once(
     warm = data_api_action(client, "deleteMany", {**ns, "filter": {"_id": "none"}}, api_key,
                            headers={"Idempotency-Key": new_key()})  # fmt: skip
     assert warm.status_code == 200, warm.body
-    stack.mongo.admin.command(
-        "configureFailPoint", "failCommand", mode={"times": 1},
-        data={"failCommands": ["insert"], "errorCode": 112, "errorLabels": ["TransientTransactionError"],
-              "appName": "docdb-rest"},
-    )  # fmt: skip
-    try:
+    with commands_fail(stack.mongo, ["insert"], WRITE_CONFLICT, ("TransientTransactionError",)):
         response = data_api_action(client, action, {**ns, **fields}, api_key, headers={"Idempotency-Key": new_key()})
-    finally:
-        stack.mongo.admin.command("configureFailPoint", "failCommand", mode="off")
     assert response.status_code == 200, response.body
     assert stack.mongo.blog[collection].count_documents({}) == (1 if action == "insertOne" else 2)
 
@@ -457,15 +440,8 @@ def test_a_keyed_rest_insert_retried_after_a_write_conflict_is_stored_once(clien
     path = f"/docdb/blog/{collection}"
     warm = send(client, "DELETE", path, {"filter": {"_id": "none"}}, keyed(ADMIN, new_key()))
     assert warm.status_code == 200, warm.body
-    stack.mongo.admin.command(
-        "configureFailPoint", "failCommand", mode={"times": 1},
-        data={"failCommands": ["insert"], "errorCode": 112, "errorLabels": ["TransientTransactionError"],
-              "appName": "docdb-rest"},
-    )  # fmt: skip
-    try:
+    with commands_fail(stack.mongo, ["insert"], WRITE_CONFLICT, ("TransientTransactionError",)):
         response = send(client, "POST", path, [{"n": 1}, {"n": 2}], keyed(ADMIN, new_key()))
-    finally:
-        stack.mongo.admin.command("configureFailPoint", "failCommand", mode="off")
     assert response.status_code == 201, response.body
     stored = list(stack.mongo.blog[collection].find(sort=[("n", 1)]))
     assert [d["n"] for d in stored] == [1, 2] and all("_rev" not in d for d in body(response))
