@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import datetime
 import json
 import uuid
 from collections.abc import Callable, Iterator
@@ -136,7 +137,10 @@ def _driver_floor(app_module: Any) -> Pair:
         with pymongo.timeout(8), client.start_session() as session:
             session.start_transaction()
             target.insert_one({"n": 1, "s": "x" * 100}, session=session)
-            records.insert_one({"_id": str(ObjectId()), "status": 201, "body": "{}", "headers": {}}, session=session)
+            # As a record is kept: its created_at is what the TTL index removes it by, as it removes the app's.
+            record = {"_id": str(ObjectId()), "created_at": datetime.datetime.now(datetime.UTC), "status": 201,
+                      "body": "{}", "headers": {}}  # fmt: skip
+            records.insert_one(record, session=session)
             session.commit_transaction()
 
     def plain() -> None:

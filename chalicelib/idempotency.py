@@ -308,6 +308,6 @@ KEY_PARAMETER = {
     "description": (
         "Makes the write safe to retry: the first request with a key runs, and its response is kept for "
         "24 hours; a repeat with the same key and request answers that response (Idempotent-Replayed: true) "
-        "without running again. Scoped to the caller (the user on /docdb, the route on public routes)."
+        "without applying the write again. Scoped to the caller (the user on /docdb, the route on public routes)."
     ),
 }

@@ -301,21 +301,24 @@ def refusal(code: Any, code_name: Any = None) -> str:
     return text
 
 
+def _refuses_our_user(code: Any) -> bool:
+    return code in _AUTH_FAILED or code == UNAUTHORIZED
+
+
 def refuses_the_request(exc: Any) -> bool:
     """Whether a server error (an ``OperationFailure``) refuses the request itself: a 4xx, not a failing server.
 
-    Not the credentials, a busy server, or a time limit: those are 503s, and
-    the time limit of a transaction's write is handled by the transaction.
+    Not the credentials or a busy server (503s, as :func:`_http_error` answers
+    them), nor a time limit, which a transaction's write answers as a 503 itself.
     """
-    code = exc.code
-    return not (code in _AUTH_FAILED or code in _SERVER_BUSY or code in (UNAUTHORIZED, MAX_TIME_MS_EXPIRED))
+    return not (_refuses_our_user(exc.code) or exc.code in _SERVER_BUSY or exc.code == MAX_TIME_MS_EXPIRED)
 
 
 def _http_error(exc: Any) -> Exception:
     code = exc.code
     message = (exc.details or {}).get("errmsg") or str(exc)  # for the log and checks, never the caller
     log.info("DocumentDB refused a request: code %s %s", code, message[:300])
-    if code in _AUTH_FAILED or code == UNAUTHORIZED:
+    if _refuses_our_user(code):
         log.error("DocumentDB refused the configured user (code %s)", code)
         return ConfigurationError("the database refused the configured credentials")
     if code in _SERVER_BUSY:

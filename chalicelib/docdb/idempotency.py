@@ -16,18 +16,25 @@ single insert) or two (the writes that already run in a transaction).  So:
   is no record and nothing was written: the retry runs the write;
 - when the write itself is refused (a 4xx: the document the first request
   deleted is gone, the ``_id`` it inserted exists, its ``If-Match`` no longer
-  matches), the transaction is abandoned and the record is looked up, so a
-  repeat of an applied write still answers the kept response.
+  matches) or fails without changing anything (a 503: the time limit, a
+  connection lost before the commit, conflicts that did not clear), the
+  transaction is abandoned and the record is looked up, so a repeat of an
+  applied write still answers the kept response.
 
-A replay therefore tries the write inside a transaction that is never
-committed: nothing it does is applied or seen by anyone.  The record is
-written last because only then is the response known; writing it first
-would cost a fourth command (the record, the write, the response, the
-commit).  Except after a conflict: a repeat whose write meets the first
-request's uncommitted write (the same documents) conflicts before it reaches
-the record, so when the transaction runs again it claims the key first (the
-record, the write, the response, the commit), and a first request still in
-flight is then a 409 rather than a conflict that never clears.
+A replay therefore runs the write again inside a transaction that is never
+committed: nothing it does is applied or seen by anyone, but it costs what
+the write costs and holds its documents meanwhile.  The record is written
+last because only then is the response known; writing it first would cost a
+fourth command (the record, the write, the response, the commit).
+
+Except after a conflict: a repeat whose write meets the first request's
+uncommitted write (the same documents, before the first has written its
+record) conflicts before it reaches the record, so when the transaction runs
+again it claims the key first (the record, the write, the response, the
+commit).  If its write still conflicts on every attempt, the answer is 409
+(most likely the first request with the key, still writing).  Between two
+requests with one key that are both in flight, the one whose record is
+written first is the one that runs: the other is a 409 and is rolled back.
 
 The first keyed write to a collection in a container looks for the key's
 record before making sure the collection exists (DocumentDB cannot create
@@ -51,7 +58,7 @@ from chalicelib import idempotency
 from chalicelib.docdb import transaction
 from chalicelib.docdb.client import DUPLICATE_KEY, DocdbConnection, refuses_the_request
 from chalicelib.docdb.transaction import WRITE_CONFLICT, Namespaces
-from chalicelib.errors import ChaliceViewError
+from chalicelib.errors import ChaliceViewError, ServiceUnavailableError, WriteOutcomeUnknownError
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +129,7 @@ class MongoRecords:
             # Twice at most: the second pass follows the removal of an expired record.
             for _ in range(2):
                 refused: _Refused | None = None
+                failed: ServiceUnavailableError | None = None
                 try:
                     return transaction.run(client, lambda session: _run_and_keep(session, claim, run, attempts),
                                            "write", advice, self._connection.journal_after_commit)  # fmt: skip
@@ -131,15 +139,27 @@ class MongoRecords:
                     refused = exc
                 except _Kept:
                     pass
+                except WriteOutcomeUnknownError:
+                    raise  # the record may have committed with the write: the client's retry finds out
+                except ServiceUnavailableError as exc:
+                    # Nothing of this attempt was applied (time limit, lost connection before the commit,
+                    # conflicts that did not clear); a repeat of a kept write still answers what it kept.
+                    failed = exc
                 kept = _kept_answer(records, claim)
                 if kept is not None:
                     return kept
                 if refused is not None:
                     return refused.answer()
+                if isinstance(failed, transaction.ConflictsPersisted) and attempts.claim_first:
+                    # Its write kept meeting another's uncommitted write, most likely the first
+                    # request with this key, still writing before its record.
+                    return idempotency.in_flight()
+                if failed is not None:
+                    raise failed
                 # else the record expired or was swept meanwhile: run the write
             return idempotency.in_flight()  # a record kept reappearing: let the client come back
 
-        return self._connection.run(operation)
+        return self._connection.run(operation, write=True)
 
     def _prepare(self, client: Any) -> None:
         """The records' collection and TTL index, and the target collection, once per container."""

@@ -67,6 +67,14 @@ class Namespaces:
             self._known.clear()
 
 
+class ConflictsPersisted(ServiceUnavailableError):
+    """Every attempt met another writer's uncommitted change: nothing was changed (a 503 like any other)."""
+
+
+# The caller sees the contract's Code, as for every 503 that is not WriteOutcomeUnknown.
+ConflictsPersisted.__name__ = ConflictsPersisted.__qualname__ = "ServiceUnavailableError"
+
+
 def run(client: Any, body: Callable[[Any], T], what: str, advice: str, journal_after_commit: bool = False) -> T:
     """``body(session)`` inside one transaction, committed only if it returns.
 
@@ -102,7 +110,7 @@ def run(client: Any, body: Callable[[Any], T], what: str, advice: str, journal_a
                     raise
                 if attempt == ATTEMPTS:
                     log.warning("a %s kept conflicting with other writes (code %s)", what, exc.code)
-                    raise ServiceUnavailableError(
+                    raise ConflictsPersisted(
                         f"other writes to the same documents kept conflicting with the {what}; "
                         "nothing was changed; try again"
                     ) from None

@@ -6,6 +6,7 @@ the app's own ``build_client`` against the session's SecantusDB.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from functools import partial
 from typing import Any
@@ -127,6 +128,27 @@ def test_a_stage_can_keep_the_deadline_on_reads_only(watched, collection):
     reads = commands.named("find", "aggregate")
     assert writes and not any("maxTimeMS" in c for c in writes), writes
     assert len(reads) == 2 and all(c.get("maxTimeMS", 0) > 0 for c in reads), reads
+
+
+def test_a_stage_that_keeps_the_deadline_on_reads_only_keeps_it_off_keyed_writes_too(watched, collection):
+    from chalice import Response
+
+    from chalicelib import idempotency
+
+    service, commands = watched(DOCDB_DEADLINE_ON_WRITES="false")
+    for n in range(2):  # the first also creates the records' collection and index
+        claim = idempotency.Claim(id=f"deadline-{collection}-{n}", scope="user:test", key=str(n),
+                                  fingerprint={}, now=time.time())  # fmt: skip
+
+        def run(session: Any, n: int = n) -> Response:
+            service.insert("blog", collection, [{"n": n}], session)
+            service.update("blog", collection, UpdateSpec(filter={"n": n}, update={"$set": {"m": 1}}, upsert=False),
+                           session)  # fmt: skip
+            return Response(body={"n": n}, status_code=201)
+
+        assert service.records("blog", collection).execute(claim, run).status_code == 201
+    writes = commands.named(*WRITES, "commitTransaction")
+    assert len(writes) >= 8 and not any("maxTimeMS" in c for c in writes), writes
 
 
 def test_the_app_builds_its_service_from_the_stage_settings(stack, fresh_app, monkeypatch):
