@@ -203,7 +203,8 @@ def _store_on(h: Harness, table: str, client: TimedClient) -> Iterator[None]:
 def scale(h: Harness, rows: list[Row]) -> None:
     """A page of 100 links from 10,000 items against the same from 100.
 
-    moto's scan walks the table to find where a page starts and ends, so the
+    moto's own scan sorts and walks the whole table to find where a page
+    starts (tools/moto_server.py makes it start at the page), so the
     end-to-end ratio is mostly moto's; the time outside the botocore call is
     what our code adds, measured separately.
     """

@@ -86,7 +86,8 @@ class Moto:
     Started as ``python -m tools.moto_server``: moto's own server, with its
     TransactWriteItems made to cost the transaction's items and to roll back
     item by item, as DynamoDB's does, rather than copying and restoring
-    whole tables (see tools/moto_server.py).
+    whole tables, and its Scan made to cost the page rather than a sort and
+    walk of the whole table (see tools/moto_server.py).
     """
 
     port: int

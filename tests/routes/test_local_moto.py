@@ -1,20 +1,26 @@
-"""tools/moto_server.py: the local stack's TransactWriteItems costs its items and rolls back item by item.
+"""tools/moto_server.py: the local stack's TransactWriteItems costs its items and rolls back item by item,
+and its Scan costs the page, not the table.
 
 Most tests run moto's DynamoDB backend in this process with the patch
-installed (and undone after the test); the last one talks to the moto server
-the ``stack`` fixture starts through tools/local_stack.py.
+installed (and undone after the test); the ``stack`` tests talk to the moto
+server the ``stack`` fixture starts through tools/local_stack.py.
 """
 
 from __future__ import annotations
 
 import copy
+import http.client
+import json
+import math
 import re
 import threading
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import boto3
 import pytest
+from moto import mock_aws
 from moto.dynamodb import models
 from moto.dynamodb.exceptions import TransactionCanceledException
 
@@ -239,6 +245,41 @@ def test_install_refuses_moto_internals_it_does_not_know(monkeypatch: pytest.Mon
     monkeypatch.delattr(models.DynamoDBBackend, "transact_write_items")
     with pytest.raises(RuntimeError, match="transact_write_items is missing"):
         moto_server.install()
+    monkeypatch.undo()
+
+    original_scan = models.Table.scan
+
+    def scan(self: Any, *args: Any, **kwargs: Any) -> Any:  # a scan that no longer takes moto's parameters
+        return original_scan(self, *args, **kwargs)
+
+    monkeypatch.setattr(models.Table, "scan", scan)
+    with pytest.raises(RuntimeError, match=re.escape("Table.scan takes (self, args, kwargs)")):
+        moto_server.install()
+    monkeypatch.undo()
+
+    def scan_sorting_itself(
+        self: Any,
+        filters: Any,
+        limit: Any,
+        exclusive_start_key: Any,
+        filter_expression: Any = None,
+        index_name: Any = None,
+        consistent_read: Any = False,
+        projection_expression: Any = None,
+        segments: Any = (None, None),
+    ) -> Any:  # fmt: skip  (moto's parameters, but not its walk)
+        return original_scan(self, filters, limit, exclusive_start_key, filter_expression, index_name)
+
+    monkeypatch.setattr(models.Table, "scan", scan_sorting_itself)
+    with pytest.raises(RuntimeError, match="no longer walks all_items"):
+        moto_server.install()
+    monkeypatch.undo()
+
+    # moto's writers of a table's items, as this module knows them, less one: as if moto had a writer it does not.
+    known = {module: lines[:-1] for module, lines in moto_server._ITEM_WRITES.items()}
+    monkeypatch.setattr(moto_server, "_ITEM_WRITES", known)
+    with pytest.raises(RuntimeError, match=re.escape("somewhere other than Table.put_item/delete_item")):
+        moto_server.install()
 
 
 def test_local_stack_runs_the_patched_moto(stack: Stack) -> None:
@@ -262,5 +303,169 @@ def test_local_stack_runs_the_patched_moto(stack: Stack) -> None:
             )
         assert dynamodb.get_item(TableName=name, Key=key("a"))["Item"] == {**key("a"), "v": {"S": "old"}}
         assert "Item" not in dynamodb.get_item(TableName=name, Key=key("b"))
+    finally:
+        dynamodb.delete_table(TableName=name)
+
+
+SCANNED = "scanned"
+PAD = "x" * 4000  # 300 items of 4-10 KB: a page without Limit stops at moto's 1 MB
+
+
+def scanned_key(i: int, ranged: bool) -> dict[str, Any]:
+    """Keys whose order is not the order they are written in; numbers negative and positive as sort keys."""
+    if ranged:
+        return {"pk": {"S": f"p{i * 7 % 13:02d}"}, "sk": {"N": str((i // 13) * 10 - 95)}}
+    return {"pk": {"S": f"item-{i * 7919 % 1000:03d}-{i}"}}
+
+
+def scanned_item(i: int, ranged: bool, version: str = "v1") -> dict[str, Any]:
+    return {**scanned_key(i, ranged), "n": {"N": str(i % 50)}, "tag": {"S": ("even", "odd")[i % 2]},
+            "version": {"S": version}, "pad": {"S": PAD + "y" * (i % 7 * 1000)}}  # fmt: skip
+
+
+SCANS: list[dict[str, Any]] = [
+    {},  # no Limit: the 1 MB limit ends each page
+    {"Limit": 7},
+    {"Limit": 50, "FilterExpression": "n < :x", "ExpressionAttributeValues": {":x": {"N": "20"}}},
+    {"Limit": 25, "ProjectionExpression": "n, tag"},
+    {"Limit": 11, "Segment": 1, "TotalSegments": 3},
+    {"Limit": 9, "ScanFilter": {"tag": {"AttributeValueList": [{"S": "even"}], "ComparisonOperator": "EQ"}}},
+    {"Limit": 300},
+]
+
+
+def change_between_pages(client: Any, ranged: bool, page: int, start_key: dict[str, Any], written: list[int]) -> None:
+    """Writes between two pages: new items, deletions (the next page's start key too), changes in place."""
+    i = page * 37 % 300
+    if page % 3 == 0:
+        written.append(written[-1] + 1)
+        client.put_item(TableName=SCANNED, Item=scanned_item(written[-1], ranged))
+    if page % 4 == 1:
+        client.delete_item(TableName=SCANNED, Key=start_key)
+        client.delete_item(TableName=SCANNED, Key=scanned_key(i, ranged))
+    if page % 5 == 2:
+        client.update_item(TableName=SCANNED, Key=scanned_key(i + 1, ranged), UpdateExpression="SET n = :n",
+                           ExpressionAttributeValues={":n": {"N": "7"}})  # fmt: skip
+        client.put_item(TableName=SCANNED, Item=scanned_item(i + 2, ranged, version="v2"))
+
+
+def page_through(client: Any, ranged: bool, scan: dict[str, Any], written: list[int]) -> list[dict[str, Any]]:
+    pages: list[dict[str, Any]] = []
+    start_key = None
+    while len(pages) < 500:
+        response = client.scan(TableName=SCANNED, **scan, **({"ExclusiveStartKey": start_key} if start_key else {}))
+        response.pop("ResponseMetadata")
+        pages.append(response)
+        start_key = response.get("LastEvaluatedKey")
+        if start_key is None:
+            return pages
+        change_between_pages(client, ranged, len(pages), start_key, written)
+    raise AssertionError("the scan never ended")
+
+
+def scan_story(ranged: bool) -> list[list[dict[str, Any]]]:
+    """Every page of each of SCANS, in turn, on one table of 300 items that changes between pages."""
+    with mock_aws():
+        client = boto3.client(
+            "dynamodb", region_name=REGION, endpoint_url=f"https://dynamodb.{REGION}.amazonaws.com",
+            aws_access_key_id="testing", aws_secret_access_key="testing",
+        )  # fmt: skip
+        client.create_table(
+            TableName=SCANNED, BillingMode="PAY_PER_REQUEST",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}]
+            + ([{"AttributeName": "sk", "KeyType": "RANGE"}] if ranged else []),
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}]
+            + ([{"AttributeName": "sk", "AttributeType": "N"}] if ranged else []),
+        )  # fmt: skip
+        for first in range(0, 300, 25):
+            client.batch_write_item(RequestItems={SCANNED: [
+                {"PutRequest": {"Item": scanned_item(i, ranged)}} for i in range(first, first + 25)
+            ]})  # fmt: skip
+        written = [299]
+        return [page_through(client, ranged, scan, written) for scan in SCANS]
+
+
+@pytest.mark.parametrize("ranged", [False, True], ids=["hash-only", "hash-and-range"])
+def test_scan_pages_are_moto_own(ranged: bool) -> None:
+    """Every page, its keys, counts and LastEvaluatedKey, as moto's own scan answers, while the table changes."""
+    theirs = scan_story(ranged)
+    undo = moto_server.install()
+    try:
+        ours = scan_story(ranged)
+    finally:
+        undo()
+
+    assert len(theirs[0]) >= 3, "without Limit, pages end at 1 MB (else this test does not see that limit)"
+    assert all(len(pages) >= 2 for pages in theirs), "every scan has a page that starts at a key"
+    for scan, our_pages, their_pages in zip(SCANS, ours, theirs, strict=True):
+        assert [page.get("LastEvaluatedKey") for page in our_pages] == [
+            page.get("LastEvaluatedKey") for page in their_pages
+        ], scan
+        assert our_pages == their_pages, scan
+
+
+class Calls:
+    """Wraps a function and counts the calls."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, owner: Any, name: str) -> None:
+        self.count = 0
+        original = getattr(owner, name)
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self.count += 1
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(owner, name, counted)
+
+
+def test_a_scan_page_from_the_middle_of_5000_items_costs_a_page(patched: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    dynamodb = backend(fillers=5000)
+
+    def scan(start_key: dict[str, Any] | None) -> tuple[list[Any], int, dict[str, Any] | None]:
+        result: tuple[list[Any], int, dict[str, Any] | None] = dynamodb.scan(
+            TABLE, {}, 100, start_key, None, {}, {}, None, False, None, (None, None)
+        )
+        return result
+
+    scan(None)  # a first page, as GET /link's
+    middle = key("filler-4999")  # "filler-4999" sorts after about half of "filler-0".."filler-4999"
+    compared = Calls(monkeypatch, models.Table, "_item_comes_before_dct")
+    visited = Calls(monkeypatch, models.Item, "is_within_segment")
+    ordered = Calls(monkeypatch, models.DynamoType, "__lt__")
+    items, scanned, last = scan(middle)
+
+    assert len(items) == 100 and scanned == 100 and last is not None
+    assert items[0].hash_key.value == "filler-5"
+    assert compared.count <= 2 * math.ceil(math.log2(5000)), "the start found by bisection, not by a walk"
+    assert visited.count <= 101, "moto's walk sees the page and the item after it"
+    assert ordered.count <= compared.count, "the table not sorted again"
+
+
+def test_local_stack_scans_from_the_start_key(stack: Stack) -> None:
+    """The stack's moto walks a page from its start key (it says so in /moto-api/data.json), not the table."""
+    dynamodb = stack.dynamodb
+    name = f"moto_scan_{uuid.uuid4().hex[:8]}"
+    dynamodb.create_table(
+        TableName=name, BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+    )  # fmt: skip
+    try:
+        for first in range(0, 300, 25):
+            dynamodb.batch_write_item(RequestItems={name: [
+                {"PutRequest": {"Item": key(f"{i:03d}")}} for i in range(first, first + 25)
+            ]})  # fmt: skip
+        page = dynamodb.scan(TableName=name, Limit=100)
+        page = dynamodb.scan(TableName=name, Limit=100, ExclusiveStartKey=page["LastEvaluatedKey"])
+        assert [item["id"]["S"] for item in page["Items"]] == [f"{i:03d}" for i in range(100, 200)]
+
+        moto = http.client.HTTPConnection("127.0.0.1", stack.moto.port, timeout=60)
+        try:
+            moto.request("GET", "/moto-api/data.json")
+            tables = [t for t in json.load(moto.getresponse())["dynamodb"]["Table"] if t.get("name") == name]
+        finally:
+            moto.close()
+        assert len(tables) == 1
+        assert tables[0].get("moto_server_scan") == {"start": 100, "items": 300}, "moto's scan walked from item 0"
     finally:
         dynamodb.delete_table(TableName=name)
