@@ -8,6 +8,7 @@ server the ``stack`` fixture starts through tools/local_stack.py.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import http.client
 import json
@@ -282,19 +283,28 @@ def test_install_refuses_moto_internals_it_does_not_know(monkeypatch: pytest.Mon
         moto_server.install()
 
 
-def test_local_stack_runs_the_patched_moto(stack: Stack) -> None:
-    """A transaction moto refuses midway (two operations in one entry) leaves nothing behind, as on DynamoDB.
-
-    moto as released raises that refusal after writing the entries before it, without its rollback.
-    """
-    dynamodb = stack.dynamodb
-    name = f"moto_tx_{uuid.uuid4().hex[:8]}"
+@contextlib.contextmanager
+def _scratch_table(dynamodb: Any, prefix: str) -> Iterator[str]:
+    """A new hash-only table (key ``id``) on the stack's moto, deleted afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     dynamodb.create_table(
         TableName=name, BillingMode="PAY_PER_REQUEST",
         KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
         AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
     )  # fmt: skip
     try:
+        yield name
+    finally:
+        dynamodb.delete_table(TableName=name)
+
+
+def test_local_stack_runs_the_patched_moto(stack: Stack) -> None:
+    """A transaction moto refuses midway (two operations in one entry) leaves nothing behind, as on DynamoDB.
+
+    moto as released raises that refusal after writing the entries before it, without its rollback.
+    """
+    dynamodb = stack.dynamodb
+    with _scratch_table(dynamodb, "moto_tx") as name:
         dynamodb.put_item(TableName=name, Item={**key("a"), "v": {"S": "old"}})
         two_in_one = {"Put": {"TableName": name, "Item": key("b")}, "Delete": {"TableName": name, "Key": key("a")}}
         with pytest.raises(dynamodb.exceptions.ClientError, match="can only contain one of"):
@@ -303,8 +313,6 @@ def test_local_stack_runs_the_patched_moto(stack: Stack) -> None:
             )
         assert dynamodb.get_item(TableName=name, Key=key("a"))["Item"] == {**key("a"), "v": {"S": "old"}}
         assert "Item" not in dynamodb.get_item(TableName=name, Key=key("b"))
-    finally:
-        dynamodb.delete_table(TableName=name)
 
 
 SCANNED = "scanned"
@@ -444,13 +452,7 @@ def test_a_scan_page_from_the_middle_of_5000_items_costs_a_page(patched: None, m
 def test_local_stack_scans_from_the_start_key(stack: Stack) -> None:
     """The stack's moto walks a page from its start key (it says so in /moto-api/data.json), not the table."""
     dynamodb = stack.dynamodb
-    name = f"moto_scan_{uuid.uuid4().hex[:8]}"
-    dynamodb.create_table(
-        TableName=name, BillingMode="PAY_PER_REQUEST",
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-    )  # fmt: skip
-    try:
+    with _scratch_table(dynamodb, "moto_scan") as name:
         for first in range(0, 300, 25):
             dynamodb.batch_write_item(RequestItems={name: [
                 {"PutRequest": {"Item": key(f"{i:03d}")}} for i in range(first, first + 25)
@@ -467,5 +469,3 @@ def test_local_stack_scans_from_the_start_key(stack: Stack) -> None:
             moto.close()
         assert len(tables) == 1
         assert tables[0].get("moto_server_scan") == {"start": 100, "items": 300}, "moto's scan walked from item 0"
-    finally:
-        dynamodb.delete_table(TableName=name)
