@@ -332,6 +332,18 @@ class Proxy:
 # --- a DynamoDB stub that throttles, then hands over to moto ------------------
 
 
+@contextlib.contextmanager
+def dynamodb_through(stub: Any, monkeypatch: Any) -> Iterator[Any]:
+    """Serve ``stub`` (an HTTP server in front of moto) and aim the app's DynamoDB clients at it; stop it after."""
+    threading.Thread(target=stub.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
+    try:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", stub.url)
+        yield stub
+    finally:
+        stub.shutdown()
+        stub.server_close()
+
+
 class ThrottlingDynamo(http.server.ThreadingHTTPServer):
     """Answers the next ``throttles`` DynamoDB calls with ``code``, forwards the rest to moto."""
 

@@ -42,7 +42,7 @@ from chalicelib.secrets import SecretsLoader
 from chalicelib.tables.idempotency import DynamoRecords
 from chalicelib.tables.links import LinkStore
 from chalicelib.tables.movies import MovieStore
-from tests.support import ADMIN, Proxy, basic, body, get, proxy_event, send
+from tests.support import ADMIN, Proxy, basic, body, dynamodb_through, get, proxy_event, send
 from tools import local_stack
 
 OTHER = basic("demowriter", "demowriterpass")  # may write demodb/*
@@ -151,17 +151,11 @@ class _LosingHandler(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def losing_dynamo(stack, use, monkeypatch) -> Iterator[LosingDynamo]:
     """The app's table stores and records built by the app's own client factory, aimed at the stub."""
-    stub = LosingDynamo(stack.moto.port)
-    threading.Thread(target=stub.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
-    try:
-        monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", stub.url)
+    with dynamodb_through(LosingDynamo(stack.moto.port), monkeypatch) as stub:
         use(links=LinkStore(aws.client("dynamodb"), local_stack.LINKS_TABLE),
             movies=MovieStore(aws.client("dynamodb"), local_stack.MOVIES_TABLE),
             table_records=DynamoRecords(aws.client("dynamodb"), local_stack.IDEMPOTENCY_TABLE))  # fmt: skip
         yield stub
-    finally:
-        stub.shutdown()
-        stub.server_close()
 
 
 # --- DocumentDB: a lost reply, then the retry with the same key ------------------------

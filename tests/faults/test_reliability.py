@@ -16,7 +16,6 @@ import os
 import re
 import signal
 import ssl
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -32,23 +31,17 @@ from chalicelib.secrets import SecretsLoader
 from chalicelib.tables.links import LinkStore
 from chalicelib.tables.movies import MovieStore
 from chalicelib.tables.table import StringItemTable
-from tests.support import ADMIN, Proxy, ThrottlingDynamo, body, get, send
+from tests.support import ADMIN, Proxy, ThrottlingDynamo, body, dynamodb_through, get, send
 from tools import local_stack
 
 
 @pytest.fixture
 def throttling_dynamo(stack, use, monkeypatch) -> Iterator[ThrottlingDynamo]:
     """The app's link and movie stores built by the app's own client factory, aimed at the stub."""
-    stub = ThrottlingDynamo(stack.moto.port)
-    threading.Thread(target=stub.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
-    try:
-        monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", stub.url)
+    with dynamodb_through(ThrottlingDynamo(stack.moto.port), monkeypatch) as stub:
         use(links=LinkStore(aws.client("dynamodb"), local_stack.LINKS_TABLE),
             movies=MovieStore(aws.client("dynamodb"), local_stack.MOVIES_TABLE))
         yield stub
-    finally:
-        stub.shutdown()
-        stub.server_close()
 
 
 # --- helpers -----------------------------------------------------------------
